@@ -1,0 +1,3 @@
+//! AWS-side logic: ARNs and policy documents (pure), later credentials, tokens and RDS lookups.
+
+pub mod arn;

@@ -1,0 +1,491 @@
+//! The schema model resources are written against, its implied cty type (used to decode
+//! `DynamicValue`s) and its protocol form.
+
+use std::collections::BTreeMap;
+
+use super::diagnostics::AttributePath;
+use super::proto::tfplugin6 as pb;
+use super::value::{Type, Value};
+
+#[derive(Clone, Debug, Default)]
+pub struct Schema {
+    pub version: i64,
+    pub block: Block,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Block {
+    pub attributes: Vec<Attribute>,
+    pub blocks: Vec<NestedBlock>,
+    /// Markdown; rendered by Terraform and by our docs generator.
+    pub description: String,
+    pub deprecated: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nesting {
+    Single,
+    List,
+    Set,
+    Map,
+}
+
+#[derive(Clone, Debug)]
+pub enum AttributeType {
+    Plain(Type),
+    /// Nested attributes (protocol 6 `nested_type`).
+    Nested(Nesting, Vec<Attribute>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Attribute {
+    pub name: String,
+    pub ty: AttributeType,
+    pub description: String,
+    pub required: bool,
+    pub optional: bool,
+    pub computed: bool,
+    pub sensitive: bool,
+    pub write_only: bool,
+    pub deprecated: bool,
+    /// Not sent to Terraform: the framework's default plan marks a change of this attribute as
+    /// requiring replacement.
+    pub requires_replace: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NestedBlock {
+    pub name: String,
+    pub block: Block,
+    pub nesting: Nesting,
+    pub min_items: i64,
+    pub max_items: i64,
+}
+
+impl Schema {
+    pub fn new(block: Block) -> Self {
+        Schema { version: 0, block }
+    }
+
+    pub fn implied_type(&self) -> Type {
+        self.block.implied_type()
+    }
+}
+
+impl Block {
+    pub fn new(description: impl Into<String>) -> Self {
+        Block {
+            description: description.into(),
+            ..Block::default()
+        }
+    }
+
+    pub fn attr(mut self, a: Attribute) -> Self {
+        self.attributes.push(a);
+        self
+    }
+
+    pub fn block(mut self, b: NestedBlock) -> Self {
+        self.blocks.push(b);
+        self
+    }
+
+    pub fn implied_type(&self) -> Type {
+        let mut attrs = BTreeMap::new();
+        for a in &self.attributes {
+            attrs.insert(a.name.clone(), a.implied_type());
+        }
+        for b in &self.blocks {
+            let obj = b.block.implied_type();
+            let ty = match b.nesting {
+                Nesting::Single => obj,
+                Nesting::List => Type::List(Box::new(obj)),
+                Nesting::Set => Type::Set(Box::new(obj)),
+                Nesting::Map => Type::Map(Box::new(obj)),
+            };
+            attrs.insert(b.name.clone(), ty);
+        }
+        Type::Object(attrs)
+    }
+
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// Paths (within `value`) of every computed attribute whose config value is null, for
+    /// marking them unknown in a create plan. Walks nested blocks and nested attributes.
+    fn computed_nulls(&self, config: &Value, path: &AttributePath, out: &mut Vec<AttributePath>) {
+        for a in &self.attributes {
+            let p = path.clone().attr(&a.name);
+            let cv = config.get(&a.name);
+            if a.computed && cv.is_null() {
+                out.push(p);
+            } else if let AttributeType::Nested(n, inner) = &a.ty {
+                nested_computed_nulls(*n, inner, cv, &p, out);
+            }
+        }
+        for b in &self.blocks {
+            let p = path.clone().attr(&b.name);
+            let cv = config.get(&b.name);
+            match b.nesting {
+                Nesting::Single => b.block.computed_nulls(cv, &p, out),
+                Nesting::List => {
+                    for (i, el) in cv.as_list().unwrap_or_default().iter().enumerate() {
+                        b.block.computed_nulls(el, &p.clone().index(i), out);
+                    }
+                }
+                // Set elements have no stable path and map blocks are rare: leave them as
+                // proposed.
+                Nesting::Set | Nesting::Map => {}
+            }
+        }
+    }
+}
+
+fn nested_computed_nulls(
+    nesting: Nesting,
+    attrs: &[Attribute],
+    config: &Value,
+    path: &AttributePath,
+    out: &mut Vec<AttributePath>,
+) {
+    let block = Block {
+        attributes: attrs.to_vec(),
+        ..Block::default()
+    };
+    match nesting {
+        Nesting::Single if !config.is_null() => block.computed_nulls(config, path, out),
+        Nesting::List => {
+            for (i, el) in config.as_list().unwrap_or_default().iter().enumerate() {
+                block.computed_nulls(el, &path.clone().index(i), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Attribute {
+    pub fn new(name: &str, ty: Type) -> Self {
+        Attribute {
+            name: name.to_string(),
+            ty: AttributeType::Plain(ty),
+            description: String::new(),
+            required: false,
+            optional: false,
+            computed: false,
+            sensitive: false,
+            write_only: false,
+            deprecated: false,
+            requires_replace: false,
+        }
+    }
+
+    pub fn string(name: &str) -> Self {
+        Self::new(name, Type::String)
+    }
+
+    pub fn bool(name: &str) -> Self {
+        Self::new(name, Type::Bool)
+    }
+
+    pub fn number(name: &str) -> Self {
+        Self::new(name, Type::Number)
+    }
+
+    pub fn list_of(name: &str, element: Type) -> Self {
+        Self::new(name, Type::List(Box::new(element)))
+    }
+
+    pub fn set_of(name: &str, element: Type) -> Self {
+        Self::new(name, Type::Set(Box::new(element)))
+    }
+
+    pub fn nested(name: &str, nesting: Nesting, attributes: Vec<Attribute>) -> Self {
+        Attribute {
+            ty: AttributeType::Nested(nesting, attributes),
+            ..Self::new(name, Type::Dynamic)
+        }
+    }
+
+    pub fn description(mut self, d: impl Into<String>) -> Self {
+        self.description = d.into();
+        self
+    }
+
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+
+    pub fn computed(mut self) -> Self {
+        self.computed = true;
+        self
+    }
+
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+
+    pub fn write_only(mut self) -> Self {
+        self.write_only = true;
+        self
+    }
+
+    pub fn deprecated(mut self) -> Self {
+        self.deprecated = true;
+        self
+    }
+
+    pub fn requires_replace(mut self) -> Self {
+        self.requires_replace = true;
+        self
+    }
+
+    pub fn implied_type(&self) -> Type {
+        match &self.ty {
+            AttributeType::Plain(t) => t.clone(),
+            AttributeType::Nested(n, attrs) => {
+                let obj = Type::Object(
+                    attrs
+                        .iter()
+                        .map(|a| (a.name.clone(), a.implied_type()))
+                        .collect(),
+                );
+                match n {
+                    Nesting::Single => obj,
+                    Nesting::List => Type::List(Box::new(obj)),
+                    Nesting::Set => Type::Set(Box::new(obj)),
+                    Nesting::Map => Type::Map(Box::new(obj)),
+                }
+            }
+        }
+    }
+}
+
+impl NestedBlock {
+    pub fn new(name: &str, nesting: Nesting, block: Block) -> Self {
+        NestedBlock {
+            name: name.to_string(),
+            block,
+            nesting,
+            min_items: 0,
+            max_items: 0,
+        }
+    }
+
+    pub fn max_items(mut self, n: i64) -> Self {
+        self.max_items = n;
+        self
+    }
+}
+
+/// The framework's default plan: what Terraform proposed, with computed attributes that the
+/// configuration leaves null marked unknown on create, and replacement requested for changed
+/// `requires_replace` attributes on update.
+pub fn default_plan(
+    schema: &Schema,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+) -> (Value, Vec<AttributePath>) {
+    if proposed.is_null() {
+        return (Value::Null, Vec::new());
+    }
+    let mut planned = proposed.clone();
+    let mut replace = Vec::new();
+    if prior.is_null() {
+        let mut paths = Vec::new();
+        schema
+            .block
+            .computed_nulls(config, &AttributePath::default(), &mut paths);
+        for p in paths {
+            set_path(&mut planned, &p, Value::Unknown);
+        }
+    } else {
+        for a in &schema.block.attributes {
+            if a.requires_replace && prior.get(&a.name) != planned.get(&a.name) {
+                replace.push(AttributePath::root(&a.name));
+            }
+        }
+    }
+    (planned, replace)
+}
+
+/// Sets the value at `path` (attribute and index steps) if every step exists.
+pub fn set_path(root: &mut Value, path: &AttributePath, v: Value) {
+    use super::diagnostics::PathStep;
+    let mut cur = root;
+    let steps = &path.0;
+    for (i, step) in steps.iter().enumerate() {
+        let last = i + 1 == steps.len();
+        let next = match (step, cur) {
+            (PathStep::Attr(n), Value::Object(m)) | (PathStep::Key(n), Value::Map(m)) => {
+                match m.get_mut(n) {
+                    Some(x) => x,
+                    None => return,
+                }
+            }
+            (PathStep::Index(ix), Value::List(l)) | (PathStep::Index(ix), Value::Tuple(l)) => {
+                match usize::try_from(*ix).ok().and_then(|ix| l.get_mut(ix)) {
+                    Some(x) => x,
+                    None => return,
+                }
+            }
+            _ => return,
+        };
+        if last {
+            *next = v;
+            return;
+        }
+        cur = next;
+    }
+}
+
+// ---- protocol form ----
+
+fn nesting_to_object(n: Nesting) -> i32 {
+    use pb::schema::object::NestingMode as M;
+    (match n {
+        Nesting::Single => M::Single,
+        Nesting::List => M::List,
+        Nesting::Set => M::Set,
+        Nesting::Map => M::Map,
+    }) as i32
+}
+
+fn nesting_to_block(n: Nesting) -> i32 {
+    use pb::schema::nested_block::NestingMode as M;
+    (match n {
+        Nesting::Single => M::Single,
+        Nesting::List => M::List,
+        Nesting::Set => M::Set,
+        Nesting::Map => M::Map,
+    }) as i32
+}
+
+const MARKDOWN: i32 = pb::StringKind::Markdown as i32;
+
+impl Attribute {
+    fn to_proto(&self) -> pb::schema::Attribute {
+        let (ty, nested_type) = match &self.ty {
+            AttributeType::Plain(t) => (t.to_json_bytes(), None),
+            AttributeType::Nested(n, attrs) => (
+                Vec::new(),
+                Some(pb::schema::Object {
+                    attributes: attrs.iter().map(Attribute::to_proto).collect(),
+                    nesting: nesting_to_object(*n),
+                    ..Default::default()
+                }),
+            ),
+        };
+        pb::schema::Attribute {
+            name: self.name.clone(),
+            r#type: ty,
+            nested_type,
+            description: self.description.clone(),
+            required: self.required,
+            optional: self.optional,
+            computed: self.computed,
+            sensitive: self.sensitive,
+            description_kind: MARKDOWN,
+            deprecated: self.deprecated,
+            write_only: self.write_only,
+        }
+    }
+}
+
+impl Block {
+    fn to_proto(&self) -> pb::schema::Block {
+        pb::schema::Block {
+            version: 0,
+            attributes: self.attributes.iter().map(Attribute::to_proto).collect(),
+            block_types: self
+                .blocks
+                .iter()
+                .map(|b| pb::schema::NestedBlock {
+                    type_name: b.name.clone(),
+                    block: Some(b.block.to_proto()),
+                    nesting: nesting_to_block(b.nesting),
+                    min_items: b.min_items,
+                    max_items: b.max_items,
+                })
+                .collect(),
+            description: self.description.clone(),
+            description_kind: MARKDOWN,
+            deprecated: self.deprecated,
+        }
+    }
+}
+
+impl Schema {
+    pub fn to_proto(&self) -> pb::Schema {
+        pb::Schema {
+            version: self.version,
+            block: Some(self.block.to_proto()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Schema {
+        Schema::new(
+            Block::new("x")
+                .attr(Attribute::string("name").required().requires_replace())
+                .attr(Attribute::string("id").computed())
+                .attr(Attribute::list_of("tags", Type::String).optional())
+                .block(NestedBlock::new(
+                    "opts",
+                    Nesting::List,
+                    Block::new("").attr(Attribute::string("c").optional().computed()),
+                )),
+        )
+    }
+
+    #[test]
+    fn implied_type_includes_blocks() {
+        let t = sample().implied_type();
+        let Type::Object(m) = t else {
+            panic!("object expected")
+        };
+        assert_eq!(m.get("name"), Some(&Type::String));
+        assert!(matches!(m.get("opts"), Some(Type::List(_))));
+    }
+
+    #[test]
+    fn create_plan_marks_computed_unknown() {
+        let s = sample();
+        let cfg = Value::object([
+            ("name", Value::string("a")),
+            ("id", Value::Null),
+            ("tags", Value::Null),
+            (
+                "opts",
+                Value::List(vec![Value::object([("c", Value::Null)])]),
+            ),
+        ]);
+        let (planned, replace) = default_plan(&s, &Value::Null, &cfg, &cfg);
+        assert!(replace.is_empty());
+        assert_eq!(planned.get("id"), &Value::Unknown);
+        assert_eq!(planned.get("tags"), &Value::Null);
+        let opts = planned.get("opts").as_list().unwrap_or_default();
+        assert_eq!(opts.first().map(|o| o.get("c")), Some(&Value::Unknown));
+    }
+
+    #[test]
+    fn update_plan_requests_replace() {
+        let s = sample();
+        let prior = Value::object([("name", Value::string("a")), ("id", Value::string("1"))]);
+        let proposed = Value::object([("name", Value::string("b")), ("id", Value::string("1"))]);
+        let (_, replace) = default_plan(&s, &prior, &proposed, &proposed);
+        assert_eq!(replace, vec![AttributePath::root("name")]);
+    }
+}

@@ -1,0 +1,428 @@
+//! Acceptance-test harness: runs real Terraform CLIs (installed by `scripts/install-tools.sh`
+//! into `<repo>/.tools/bin/terraform-<version>`) against a throw-away working directory.
+//!
+//! Use from an integration test with `mod support;`. Each test binary only uses part of this
+//! module, hence the `dead_code` allowances.
+//!
+//! Debugging knobs (environment of `cargo test`):
+//! * `RDSIAM_KEEP_TMP=1`: keep each workspace's temp dir and print its path.
+//! * `RDSIAM_TF_LOG=<level>`: pass `TF_LOG=<level>` to every Terraform run (logs go to stderr,
+//!   which is included in every panic message of `ok`/`fails`).
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Terraform versions the acceptance tests run against (newest and oldest supported).
+pub const TF_VERSIONS: &[&str] = &["1.15.5", "1.0.3"];
+
+/// Provider source address used in `dev_overrides` / the filesystem mirror.
+pub const PROVIDER_SOURCE: &str = "registry.terraform.io/rdsiam/rdsiam";
+/// Provider binary base name Terraform looks for.
+pub const PROVIDER_BIN_NAME: &str = "terraform-provider-rdsiam";
+
+/// `<CARGO_MANIFEST_DIR>`, the repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `<repo>/.tools`, where `scripts/install-tools.sh` installs the test tools.
+pub fn tools_dir() -> PathBuf {
+    repo_root().join(".tools")
+}
+
+/// Path of the Terraform CLI for `version`; panics with install instructions if missing.
+pub fn terraform(version: &str) -> PathBuf {
+    let path = tools_dir().join("bin").join(format!("terraform-{version}"));
+    if !path.is_file() {
+        panic!(
+            "Terraform {version} not found at {}.\n\
+             Install the test tools by running, from the repository root:\n\n    \
+             scripts/install-tools.sh\n",
+            path.display()
+        );
+    }
+    path
+}
+
+/// Result of one Terraform run.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The arguments Terraform was run with (for messages).
+    pub args: Vec<String>,
+    /// Exit code; -1 if the process was killed by a signal.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+
+    /// stdout followed by stderr.
+    pub fn combined(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Panics (with the full output) unless the exit code is 0.
+    #[track_caller]
+    pub fn assert_ok(self) -> Self {
+        if self.code != 0 {
+            panic!(
+                "terraform exited with {}, expected success\n{self}",
+                self.code
+            );
+        }
+        self
+    }
+
+    /// Panics (with the full output) if the exit code is 0.
+    #[track_caller]
+    pub fn assert_fails(self) -> Self {
+        if self.code == 0 {
+            panic!("terraform succeeded, expected a failure\n{self}");
+        }
+        self
+    }
+
+    /// Panics unless stdout or stderr contains `needle`.
+    #[track_caller]
+    pub fn assert_contains(&self, needle: &str) -> &Self {
+        if !self.stdout.contains(needle) && !self.stderr.contains(needle) {
+            panic!("terraform output does not contain {needle:?}\n{self}");
+        }
+        self
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "$ terraform {}  (exit code {})",
+            self.args.join(" "),
+            self.code
+        )?;
+        writeln!(f, "----- stdout -----\n{}", self.stdout)?;
+        write!(f, "----- stderr -----\n{}", self.stderr)
+    }
+}
+
+/// A temporary Terraform working directory with its own CLI configuration.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+    tf: PathBuf,
+    tf_version: String,
+    cli_config: PathBuf,
+    /// Extra environment applied to every run (see [`Workspace::set_env`]).
+    env: Vec<(String, String)>,
+}
+
+/// Quote a string as an HCL string literal.
+fn hcl_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '$' | '%' if chars.peek() == Some(&'{') => {
+                out.push(c);
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().expect("current dir").join(p)
+    }
+}
+
+fn keep_tmp() -> bool {
+    std::env::var("RDSIAM_KEEP_TMP").is_ok_and(|v| v == "1")
+}
+
+/// Subcommands that accept `-no-color`.
+const NO_COLOR_CMDS: &[&str] = &[
+    "apply", "plan", "destroy", "validate", "output", "show", "import", "init", "refresh",
+];
+/// Subcommands that need `-auto-approve` to run unattended.
+const AUTO_APPROVE_CMDS: &[&str] = &["apply", "destroy"];
+
+impl Workspace {
+    fn create(tf_version: &str) -> (tempfile::TempDir, PathBuf) {
+        let tf = terraform(tf_version);
+        let mut dir = tempfile::Builder::new()
+            .prefix(&format!("rdsiam-tf{tf_version}-"))
+            .tempdir()
+            .expect("create temp dir");
+        if keep_tmp() {
+            dir.disable_cleanup(true);
+            eprintln!(
+                "RDSIAM_KEEP_TMP=1: keeping Terraform workspace {}",
+                dir.path().display()
+            );
+        }
+        (dir, tf)
+    }
+
+    fn from_parts(
+        dir: tempfile::TempDir,
+        tf: PathBuf,
+        tf_version: &str,
+        cli_config_text: &str,
+    ) -> Self {
+        // Named `.hcl` (not `.tf`) so Terraform does not read it as configuration.
+        let cli_config = dir.path().join("terraformrc.hcl");
+        fs::write(&cli_config, cli_config_text).expect("write CLI config");
+        Workspace {
+            dir,
+            tf,
+            tf_version: tf_version.to_string(),
+            cli_config,
+            env: Vec::new(),
+        }
+    }
+
+    /// Workspace whose CLI config points `registry.terraform.io/rdsiam/rdsiam` at the directory
+    /// containing `provider_binary` via `dev_overrides` (no `terraform init` needed).
+    pub fn new(tf_version: &str, provider_binary: &Path) -> Workspace {
+        let (dir, tf) = Self::create(tf_version);
+        let bin = absolute(provider_binary);
+        let bin_dir = bin
+            .parent()
+            .expect("provider binary has a parent directory");
+        let cfg = format!(
+            "provider_installation {{\n  dev_overrides {{\n    {} = {}\n  }}\n  direct {{}}\n}}\n",
+            hcl_str(PROVIDER_SOURCE),
+            hcl_str(&bin_dir.to_string_lossy()),
+        );
+        Self::from_parts(dir, tf, tf_version, &cfg)
+    }
+
+    /// Workspace whose CLI config installs the provider (as `version`) from a local filesystem
+    /// mirror holding a copy of `provider_binary`, so `terraform init` works offline. The
+    /// configuration must still declare `required_providers { rdsiam = { source = "rdsiam/rdsiam" } }`.
+    pub fn with_mirror(tf_version: &str, provider_binary: &Path, version: &str) -> Workspace {
+        let (dir, tf) = Self::create(tf_version);
+        let mirror = dir.path().join("mirror");
+        let platform_dir = mirror
+            .join(PROVIDER_SOURCE)
+            .join(version)
+            .join("linux_amd64");
+        fs::create_dir_all(&platform_dir).expect("create mirror dir");
+        let dest = platform_dir.join(format!("{PROVIDER_BIN_NAME}_v{version}"));
+        fs::copy(absolute(provider_binary), &dest).unwrap_or_else(|e| {
+            panic!(
+                "copy provider binary {} to mirror: {e}",
+                provider_binary.display()
+            )
+        });
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dest, fs::Permissions::from_mode(0o755)).expect("chmod provider");
+        }
+        let cfg = format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = {}\n    include = [{}]\n  }}\n  direct {{\n    exclude = [{}]\n  }}\n}}\n",
+            hcl_str(&mirror.to_string_lossy()),
+            hcl_str(PROVIDER_SOURCE),
+            hcl_str(PROVIDER_SOURCE),
+        );
+        // `mirror/` is a subdirectory: Terraform only loads `*.tf`/`*.tf.json` from the top level.
+        Self::from_parts(dir, tf, tf_version, &cfg)
+    }
+
+    /// The working directory Terraform runs in.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn tf_version(&self) -> &str {
+        &self.tf_version
+    }
+
+    pub fn cli_config(&self) -> &Path {
+        &self.cli_config
+    }
+
+    /// Add an environment variable for every later run of this workspace.
+    pub fn set_env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Write (or overwrite) a file relative to the workspace, e.g. `main.tf`.
+    pub fn write(&self, name: &str, content: &str) -> &Self {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("create parent dir");
+        }
+        fs::write(&path, content).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        self
+    }
+
+    /// Read a file relative to the workspace.
+    pub fn read(&self, name: &str) -> String {
+        let path = self.dir.path().join(name);
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    }
+
+    /// Remove a file relative to the workspace (no error if absent).
+    pub fn remove(&self, name: &str) {
+        let _ = fs::remove_file(self.dir.path().join(name));
+    }
+
+    /// Run Terraform with exactly `args` (nothing appended).
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    /// Run Terraform with exactly `args` and extra environment variables.
+    ///
+    /// The inherited environment is scrubbed of every `TF_*` variable (TF_LOG, TF_DATA_DIR,
+    /// TF_PLUGIN_CACHE_DIR, TF_CLI_ARGS*, TF_VAR_*, ...); then `TF_CLI_CONFIG_FILE`,
+    /// `TF_IN_AUTOMATION=1`, `TF_INPUT=0`, `CHECKPOINT_DISABLE=1` are set, then the workspace's
+    /// [`set_env`](Self::set_env) variables, then `envs` (which win).
+    pub fn run_env<S: AsRef<OsStr>>(&self, args: &[S], envs: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(&self.tf);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("TF_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env("TF_CLI_CONFIG_FILE", &self.cli_config)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1");
+        if let Ok(level) = std::env::var("RDSIAM_TF_LOG") {
+            cmd.env("TF_LOG", level);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("failed to run {}: {e}", self.tf.display()));
+        Output {
+            args: args
+                .iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect(),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `args` with `-no-color` inserted after the subcommand where Terraform accepts it, and
+    /// `-auto-approve` for apply/destroy (neither is duplicated if already present).
+    pub fn tf_args(args: &[&str]) -> Vec<String> {
+        let mut out: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        // Global options such as -chdir=DIR come before the subcommand.
+        let Some(pos) = out.iter().position(|a| !a.starts_with('-')) else {
+            return out;
+        };
+        let sub = out[pos].clone();
+        let mut extra = Vec::new();
+        if NO_COLOR_CMDS.contains(&sub.as_str()) && !args.contains(&"-no-color") {
+            extra.push("-no-color".to_string());
+        }
+        if AUTO_APPROVE_CMDS.contains(&sub.as_str())
+            && !args
+                .iter()
+                .any(|a| *a == "-auto-approve" || a.starts_with("-auto-approve="))
+        {
+            extra.push("-auto-approve".to_string());
+        }
+        out.splice(pos + 1..pos + 1, extra);
+        out
+    }
+
+    /// Run Terraform with [`tf_args`](Self::tf_args) applied (e.g. `ws.tf(&["apply"])`).
+    pub fn tf(&self, args: &[&str]) -> Output {
+        self.run(&Self::tf_args(args))
+    }
+
+    /// Like [`tf`](Self::tf) with extra environment variables.
+    pub fn tf_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        self.run_env(&Self::tf_args(args), envs)
+    }
+
+    /// [`tf`](Self::tf), panicking with the full output unless the exit code is 0.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> Output {
+        self.tf(args).assert_ok()
+    }
+
+    /// [`tf`](Self::tf), panicking with the full output if the exit code is 0.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str]) -> Output {
+        self.tf(args).assert_fails()
+    }
+
+    /// `terraform plan -detailed-exitcode -no-color`: the full output (code 0 = no changes,
+    /// 1 = error, 2 = changes present).
+    pub fn plan_detailed(&self) -> Output {
+        self.run(&["plan", "-detailed-exitcode", "-no-color"])
+    }
+
+    /// Exit code of `terraform plan -detailed-exitcode -no-color` (0 = no changes,
+    /// 2 = changes). On an error (1) the output is printed to stderr (shown on test failure).
+    pub fn plan_exit_code(&self) -> i32 {
+        let out = self.plan_detailed();
+        if out.code != 0 && out.code != 2 {
+            eprintln!("plan -detailed-exitcode failed:\n{out}");
+        }
+        out.code
+    }
+
+    /// Panics with the plan output unless `plan -detailed-exitcode` reports no changes.
+    #[track_caller]
+    pub fn assert_no_changes(&self) {
+        let out = self.plan_detailed();
+        if out.code != 0 {
+            panic!(
+                "expected an empty plan (exit 0), got exit {}\n{out}",
+                out.code
+            );
+        }
+    }
+
+    /// `terraform output -json`, parsed.
+    #[track_caller]
+    pub fn output_json(&self) -> serde_json::Value {
+        let out = self.ok(&["output", "-json"]);
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("output -json is not JSON: {e}\n{out}"))
+    }
+
+    /// `terraform show -json`, parsed (the state; pass a plan file via `run` to show a plan).
+    #[track_caller]
+    pub fn show_json(&self) -> serde_json::Value {
+        let out = self.ok(&["show", "-json"]);
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("show -json is not JSON: {e}\n{out}"))
+    }
+}
