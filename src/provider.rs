@@ -1,32 +1,296 @@
-//! The `rdsiam` provider: its (for now empty) configuration block and the list of what it
-//! offers. Later issues add `aws` and `postgres` settings here.
+//! The `rdsiam` provider: its configuration block and the list of what it offers.
+//!
+//! Terraform starts one provider process per command and per provider configuration, so the
+//! [`ProviderState`] below is per-command state: `configure` fills it once and every data source
+//! holds the same `Arc` to it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use async_trait::async_trait;
+
+use crate::aws::credentials::{self, Aws};
+use crate::aws::token;
+use crate::data_sources::auth_token::AuthToken;
+use crate::data_sources::cluster::ClusterLookup;
+use crate::data_sources::instance::InstanceLookup;
 use crate::data_sources::policy_document::PolicyDocument;
+use crate::data_sources::proxy::ProxyLookup;
+use crate::ephemeral::auth_token::EphemeralAuthToken;
 use crate::functions::dbuser_arn::DbuserArn;
-use crate::tfplugin::{Block, DataSource, Function, Provider, Schema};
+use crate::pg::connect::{PasswordSource, Pool, StaticPassword};
+use crate::pg::settings::{self as pg_settings, PgSettings};
+use crate::pg::{Pg, PgSource};
+use crate::resources::postgres_user::PostgresUser;
+use crate::tfplugin::{
+    Block, ConfigureRequest, Ctx, DataSource, Diagnostic, Diagnostics, EphemeralResource, Function,
+    Provider, Resource, Schema, Value,
+};
 
 /// Where users find us; also the key of the `TF_REATTACH_PROVIDERS` value in `--debug` mode.
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/rdsiam/rdsiam";
 
+/// What `configure` sets up for the data sources. Holds settings only: AWS is contacted lazily.
 #[derive(Default)]
-pub struct RdsIam;
+pub struct ProviderState {
+    aws: OnceLock<Arc<Aws>>,
+    /// The `postgres` block as configured; resolved (with the environment) on first use.
+    pg_block: OnceLock<Value>,
+    pg: tokio::sync::OnceCell<Arc<Pg>>,
+}
 
+impl ProviderState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores the AWS settings; a second call (which Terraform never makes) keeps the first.
+    pub fn set_aws(&self, aws: Aws) {
+        let _ = self.aws.set(Arc::new(aws));
+    }
+
+    pub fn set_pg_block(&self, block: Value) {
+        let _ = self.pg_block.set(block);
+    }
+
+    /// The shared AWS access, or an error if the provider was not configured.
+    pub fn aws(&self) -> Result<Arc<Aws>, Diagnostic> {
+        self.aws.get().cloned().ok_or_else(|| {
+            Diagnostic::error(
+                "Provider not configured",
+                "The rdsiam provider was asked to read AWS data before Terraform configured it. \
+                 This is a bug in Terraform or the provider; please report it.",
+            )
+        })
+    }
+}
+
+/// Mints a fresh IAM auth token for every new PostgreSQL connection.
+struct IamToken {
+    aws: Arc<Aws>,
+    settings: PgSettings,
+}
+
+/// Test hook: a fixed signing instant (Unix seconds) makes tokens reproducible, so a test can
+/// set a local server's password to the token the provider will present.
+const FIXED_SIGNING_TIME_ENV: &str = "RDSIAM_TEST_SIGNING_TIME";
+
+#[async_trait]
+impl PasswordSource for IamToken {
+    async fn password(&self) -> Result<String, String> {
+        let creds = self.aws.credentials().await.map_err(|d| {
+            format!(
+                "iam_auth needs AWS credentials to mint a token: {}: {}",
+                d.summary, d.detail
+            )
+        })?;
+        let region = match &self.settings.token_region {
+            Some(r) => r.clone(),
+            None => self.aws.region().await.ok_or_else(|| {
+                "iam_auth needs the database's AWS region: set postgres.token_region or aws.region (or AWS_REGION)".to_string()
+            })?,
+        };
+        let now = std::env::var(FIXED_SIGNING_TIME_ENV)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(|secs| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+            .unwrap_or_else(std::time::SystemTime::now);
+        let s = &self.settings;
+        let req = token::TokenRequest {
+            hostname: s.token_hostname.as_deref().unwrap_or(&s.host),
+            port: s.token_port.unwrap_or(s.port),
+            username: &s.username,
+            region: &region,
+            expires_in: token::MAX_EXPIRES_IN,
+        };
+        token::generate(&creds, &req, now).map_err(|e| format!("cannot mint an IAM token: {e}"))
+    }
+
+    fn is_token(&self) -> bool {
+        true
+    }
+}
+
+#[async_trait]
+impl PgSource for ProviderState {
+    async fn pg(&self) -> Result<Arc<Pg>, String> {
+        self.pg
+            .get_or_try_init(|| async {
+                let block = self.pg_block.get().cloned().unwrap_or(Value::Null);
+                let env = |k: &str| std::env::var(k).ok();
+                let settings = match pg_settings::resolve(&block, &env) {
+                    Ok(Some(s)) => s,
+                    Ok(None) => {
+                        return Err("The provider has no PostgreSQL connection settings: add a `postgres { host = … username = … }` block to the provider (or set PGHOST / PGUSER).".to_string());
+                    }
+                    Err(d) => {
+                        return Err(d
+                            .0
+                            .iter()
+                            .map(|d| match &d.attribute {
+                                Some(p) => format!("{p}: {}: {}", d.summary, d.detail),
+                                None => format!("{}: {}", d.summary, d.detail),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n"));
+                    }
+                };
+                let password: Arc<dyn PasswordSource> = if settings.iam_auth {
+                    let aws = self.aws().map_err(|d| d.detail)?;
+                    Arc::new(IamToken {
+                        aws,
+                        settings: settings.clone(),
+                    })
+                } else {
+                    Arc::new(StaticPassword(settings.password.clone().unwrap_or_default()))
+                };
+                let pool = Pool::new(settings.connect_settings(), password).map_err(|e| e.0)?;
+                Ok(Arc::new(Pg::new(pool, settings.database.clone())))
+            })
+            .await
+            .cloned()
+    }
+}
+
+#[derive(Default)]
+pub struct RdsIam {
+    state: Arc<ProviderState>,
+}
+
+impl RdsIam {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn state(&self) -> &Arc<ProviderState> {
+        &self.state
+    }
+}
+
+#[async_trait]
 impl Provider for RdsIam {
     fn schema(&self) -> Schema {
-        Schema::new(Block::new(
-            "The `rdsiam` provider manages AWS RDS and Aurora PostgreSQL IAM database \
-             authentication: `rds-db:connect` policy documents today; IAM users, grants and \
-             tokens as they land.",
-        ))
+        Schema::new(
+            Block::new(
+                "The `rdsiam` provider manages AWS RDS and Aurora PostgreSQL IAM database \
+                 authentication: `rds-db:connect` policy documents and RDS lookups today; IAM \
+                 users, grants and tokens as they land.\n\n\
+                 The provider block is optional. AWS settings go in its `aws` block; they are only \
+                 used when a data source needs AWS, so planning `rdsiam_policy_document` never \
+                 needs credentials.",
+            )
+            .block(credentials::aws_block())
+            .block(pg_settings::schema_block()),
+        )
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        vec![Arc::new(PolicyDocument)]
+        vec![
+            Arc::new(PolicyDocument),
+            Arc::new(ClusterLookup::new(self.state.clone())),
+            Arc::new(InstanceLookup::new(self.state.clone())),
+            Arc::new(ProxyLookup::new(self.state.clone())),
+            Arc::new(AuthToken::new(self.state.clone())),
+        ]
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
+        vec![Arc::new(EphemeralAuthToken::new(self.state.clone()))]
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        vec![Arc::new(PostgresUser {
+            pg: self.state.clone(),
+        })]
     }
 
     fn functions(&self) -> Vec<Arc<dyn Function>> {
         vec![Arc::new(DbuserArn)]
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let mut d = credentials::parse_settings(config).1;
+        d.extend(pg_settings::validate(&pg_block(config)));
+        d
+    }
+
+    async fn configure(&self, _ctx: &Ctx, req: ConfigureRequest) -> Diagnostics {
+        let (settings, diags) = credentials::parse_settings(&req.config);
+        if !diags.has_errors() {
+            self.state.set_aws(Aws::new(settings));
+        }
+        // Stored, not resolved: nothing connects until a resource needs the database.
+        self.state.set_pg_block(pg_block(&req.config));
+        diags
+    }
+}
+
+/// The single `postgres` block (a list of at most one in the cty value), or Null.
+fn pg_block(config: &Value) -> Value {
+    config
+        .get(pg_settings::BLOCK)
+        .as_list()
+        .and_then(|l| l.first())
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn configure_stores_settings_without_touching_aws() {
+        let p = RdsIam::new();
+        assert!(p.state().aws().is_err());
+        let config = Value::object([(
+            "aws",
+            Value::List(vec![Value::object([
+                ("region", Value::string("eu-west-1")),
+                ("profile", Value::string("does-not-exist-anywhere")),
+                ("shared_config_files", Value::Null),
+                ("shared_credentials_files", Value::Null),
+                ("assume_role", Value::List(vec![])),
+                ("endpoints", Value::List(vec![])),
+            ])]),
+        )]);
+        let d = p
+            .configure(
+                &Ctx::default(),
+                ConfigureRequest {
+                    terraform_version: "1.15.5".into(),
+                    config,
+                },
+            )
+            .await;
+        assert!(d.is_empty(), "{d:?}");
+        let aws = p.state().aws();
+        assert_eq!(
+            aws.ok()
+                .and_then(|a| a.settings().profile.clone())
+                .as_deref(),
+            Some("does-not-exist-anywhere")
+        );
+    }
+
+    #[test]
+    fn schema_has_one_aws_block() {
+        let s = RdsIam::new().schema();
+        let aws = s.block.blocks.iter().find(|b| b.name == "aws");
+        assert_eq!(aws.map(|b| b.max_items), Some(1));
+        let names: Vec<_> = RdsIam::new()
+            .data_sources()
+            .iter()
+            .map(|d| d.type_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "rdsiam_policy_document",
+                "rdsiam_cluster",
+                "rdsiam_instance",
+                "rdsiam_proxy",
+                "rdsiam_auth_token"
+            ]
+        );
     }
 }

@@ -1582,7 +1582,7 @@ impl<'a> JsonParser<'a> {
         hit
     }
 
-    fn expect(&mut self, c: u8) -> Result<(), ValueError> {
+    fn expect_byte(&mut self, c: u8) -> Result<(), ValueError> {
         if self.eat(c) {
             Ok(())
         } else {
@@ -1626,7 +1626,7 @@ impl<'a> JsonParser<'a> {
                     items.push(self.value(depth + 1)?);
                     self.skip_ws();
                     if !self.eat(b',') {
-                        self.expect(b']')?;
+                        self.expect_byte(b']')?;
                         return Ok(Jv::Arr(items));
                     }
                 }
@@ -1645,11 +1645,11 @@ impl<'a> JsonParser<'a> {
                     }
                     let key = self.string()?;
                     self.skip_ws();
-                    self.expect(b':')?;
+                    self.expect_byte(b':')?;
                     entries.push((key, self.value(depth + 1)?));
                     self.skip_ws();
                     if !self.eat(b',') {
-                        self.expect(b'}')?;
+                        self.expect_byte(b'}')?;
                         return Ok(Jv::Obj(entries));
                     }
                 }
@@ -1703,7 +1703,7 @@ impl<'a> JsonParser<'a> {
     /// A string literal; borrowed when it has no escapes. Lone UTF-16
     /// surrogates become U+FFFD, as Go's encoding/json does.
     fn string(&mut self) -> Result<Cow<'a, str>, ValueError> {
-        self.expect(b'"')?;
+        self.expect_byte(b'"')?;
         let start = self.pos;
         loop {
             match self.peek() {

@@ -16,6 +16,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+#[allow(dead_code)]
+pub mod moto;
+#[allow(dead_code)]
+pub mod postgres;
+
 /// Terraform versions the acceptance tests run against (newest and oldest supported).
 pub const TF_VERSIONS: &[&str] = &["1.15.5", "1.0.3"];
 

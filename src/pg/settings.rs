@@ -1,0 +1,359 @@
+//! The provider's `postgres { … }` block: schema, libpq environment defaults, plan-time checks.
+
+use std::time::Duration;
+
+use super::connect::{ConnectSettings, SslMode, load_root_cert};
+use crate::tfplugin::{Attribute, AttributePath, Block, Diagnostics, NestedBlock, Nesting, Value};
+
+pub const BLOCK: &str = "postgres";
+
+/// Parsed settings; the password source is decided by the provider (static or IAM token).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PgSettings {
+    pub host: String,
+    /// Connect to this IP while verifying TLS against `host` (libpq's hostaddr).
+    pub hostaddr: Option<std::net::IpAddr>,
+    pub port: u16,
+    pub database: String,
+    pub username: String,
+    pub password: Option<String>,
+    pub iam_auth: bool,
+    pub token_hostname: Option<String>,
+    pub token_port: Option<u16>,
+    pub token_region: Option<String>,
+    pub sslmode: SslMode,
+    pub sslrootcert: Option<String>,
+    pub connect_timeout: Duration,
+    pub max_connections: usize,
+    pub statement_timeout: Option<String>,
+    pub lock_timeout: Option<String>,
+}
+
+pub fn schema_block() -> NestedBlock {
+    let s = |n: &str, d: &str| Attribute::string(n).optional().description(d);
+    let n = |name: &str, d: &str| Attribute::number(name).optional().description(d);
+    NestedBlock::new(
+        BLOCK,
+        Nesting::List,
+        Block::new(
+            "How the provider connects to PostgreSQL (needed only by the `rdsiam_postgres_*` resources; nothing connects until one of them is planned). Unset values fall back to the libpq environment variables `PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`, `PGSSLMODE`, `PGSSLROOTCERT`, `PGCONNECT_TIMEOUT`.",
+        )
+        .attr(s("host", "Server host name (`PGHOST`); also the name checked by `verify-full`."))
+        .attr(s("hostaddr", "IP address to connect to instead of resolving `host` (`PGHOSTADDR`), e.g. through a tunnel; TLS still verifies `host`."))
+        .attr(n("port", "Server port (`PGPORT`, default 5432)."))
+        .attr(s("database", "Database to connect to (`PGDATABASE`, default `postgres`)."))
+        .attr(s("username", "Login role of the provider (`PGUSER`). On RDS, typically the master user or a role with CREATEROLE that holds `rds_iam` WITH ADMIN OPTION."))
+        .attr(
+            Attribute::string("password")
+                .optional()
+                .sensitive()
+                .description("Password (`PGPASSWORD`). Conflicts with `iam_auth`."),
+        )
+        .attr(
+            Attribute::bool("iam_auth")
+                .optional()
+                .description("Log in with an IAM auth token minted by the provider for every new connection (so no connection ever uses a token older than 15 minutes). Needs AWS credentials (see the `aws` block) and TLS."),
+        )
+        .attr(s("token_hostname", "Host name the IAM token is signed for, when connecting through a tunnel or proxy (default: `host`)."))
+        .attr(n("token_port", "Port the IAM token is signed for (default: `port`)."))
+        .attr(s("token_region", "Region the IAM token is signed for (default: the `aws` block's region)."))
+        .attr(s("sslmode", "`require` (default: encrypted, certificate not checked), `verify-ca`, `verify-full` (recommended with `sslrootcert`), or `disable` (not allowed with `iam_auth`). `PGSSLMODE`."))
+        .attr(s("sslrootcert", "CA bundle for `verify-ca` / `verify-full`: a file path or the PEM text itself (`PGSSLROOTCERT`). For RDS, the global bundle published by AWS."))
+        .attr(n("connect_timeout", "Seconds to wait for a connection (`PGCONNECT_TIMEOUT`, default 15)."))
+        .attr(n("max_connections", "Most connections the provider opens at once, across all databases (default 4)."))
+        .attr(s("statement_timeout", "`statement_timeout` for the provider's own sessions, e.g. `60s` (default: the server's)."))
+        .attr(s("lock_timeout", "`lock_timeout` for the provider's own sessions (default `15s`): a locked table becomes an error, never a hang.")),
+    )
+    .max_items(1)
+}
+
+fn path(attr: &str) -> AttributePath {
+    AttributePath::root(BLOCK).index(0).attr(attr)
+}
+
+/// Checks what the configuration says on its own (values may be unknown).
+pub fn validate(block: &Value) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    if let Some(m) = block.get("sslmode").as_str()
+        && SslMode::parse(m).is_none()
+    {
+        d.error_at(
+            path("sslmode"),
+            "Invalid sslmode",
+            format!("{m:?}: use disable, require, verify-ca or verify-full."),
+        );
+    }
+    if block.get("iam_auth").as_bool() == Some(true) {
+        if block.get("sslmode").as_str() == Some("disable") {
+            d.error_at(
+                path("sslmode"),
+                "IAM authentication needs TLS",
+                "RDS accepts IAM tokens only over TLS: remove sslmode = \"disable\" (use require or verify-full).",
+            );
+        }
+        if !block.get("password").is_null() {
+            d.error_at(
+                path("password"),
+                "Conflicting authentication",
+                "Set either password or iam_auth = true, not both.",
+            );
+        }
+    }
+    for (attr, lo, hi) in [
+        ("port", 1.0, 65535.0),
+        ("token_port", 1.0, 65535.0),
+        ("connect_timeout", 1.0, 3600.0),
+        ("max_connections", 1.0, 100.0),
+    ] {
+        if let Some(n) = block.get(attr).as_f64()
+            && (n < lo || n > hi || n.fract() != 0.0)
+        {
+            d.error_at(
+                path(attr),
+                format!("Invalid {attr}"),
+                format!("{n} is not a whole number from {lo} to {hi}."),
+            );
+        }
+    }
+    d
+}
+
+/// Merges the block with the environment. `Ok(None)`: PostgreSQL is not configured at all.
+pub fn resolve(
+    block: &Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<PgSettings>, Diagnostics> {
+    let mut d = validate(block);
+    let text = |attr: &str, var: &str| -> Option<String> {
+        block
+            .get(attr)
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| env(var).filter(|v| !v.is_empty()))
+    };
+    let Some(host) = text("host", "PGHOST") else {
+        return if d.has_errors() { Err(d) } else { Ok(None) };
+    };
+    let number = |attr: &str, var: &str| -> Option<i64> {
+        block
+            .get(attr)
+            .as_i64()
+            .or_else(|| env(var).and_then(|v| v.trim().parse().ok()))
+    };
+    let hostaddr = match text("hostaddr", "PGHOSTADDR") {
+        Some(a) => match a.parse::<std::net::IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                d.error_at(
+                    path("hostaddr"),
+                    "Invalid hostaddr",
+                    format!("{a:?} is not an IP address."),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let port = match number("port", "PGPORT").unwrap_or(5432) {
+        p @ 1..=65535 => p as u16,
+        p => {
+            d.error_at(
+                path("port"),
+                "Invalid port",
+                format!("{p} is not a TCP port."),
+            );
+            5432
+        }
+    };
+    let iam_auth = block.get("iam_auth").as_bool().unwrap_or(false);
+    let sslmode_text = text("sslmode", "PGSSLMODE").unwrap_or_else(|| "require".into());
+    let sslmode = match (SslMode::parse(&sslmode_text), sslmode_text.as_str()) {
+        (Some(m), _) => m,
+        // libpq's weaker modes still mean "try TLS" to most users; we insist on it.
+        (None, "prefer" | "allow") => SslMode::Require,
+        (None, other) => {
+            d.error_at(
+                path("sslmode"),
+                "Invalid sslmode",
+                format!("{other:?} (from PGSSLMODE or the block): use disable, require, verify-ca or verify-full."),
+            );
+            SslMode::Require
+        }
+    };
+    if iam_auth && sslmode == SslMode::Disable {
+        d.error_at(
+            path("sslmode"),
+            "IAM authentication needs TLS",
+            "RDS accepts IAM tokens only over TLS (PGSSLMODE or sslmode says disable).",
+        );
+    }
+    let sslrootcert = match text("sslrootcert", "PGSSLROOTCERT") {
+        Some(v) => match load_root_cert(&v) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                d.error_at(path("sslrootcert"), "Invalid sslrootcert", e.0);
+                None
+            }
+        },
+        None => None,
+    };
+    if matches!(sslmode, SslMode::VerifyCa | SslMode::VerifyFull) && sslrootcert.is_none() {
+        d.error_at(
+            path("sslrootcert"),
+            "Missing sslrootcert",
+            "sslmode verify-ca / verify-full checks the server certificate against sslrootcert (file path or PEM); set it or PGSSLROOTCERT.",
+        );
+    }
+    let Some(username) = text("username", "PGUSER") else {
+        d.error_at(
+            path("username"),
+            "Missing username",
+            "Set postgres.username or PGUSER: the role the provider logs in as.",
+        );
+        return Err(d);
+    };
+    let password = if iam_auth {
+        None
+    } else {
+        text("password", "PGPASSWORD")
+    };
+    let token_port = number("token_port", "").and_then(|p| u16::try_from(p).ok());
+    let settings = PgSettings {
+        host,
+        hostaddr,
+        port,
+        database: text("database", "PGDATABASE").unwrap_or_else(|| "postgres".into()),
+        username,
+        password,
+        iam_auth,
+        token_hostname: block.get("token_hostname").as_str().map(str::to_string),
+        token_port,
+        token_region: block.get("token_region").as_str().map(str::to_string),
+        sslmode,
+        sslrootcert,
+        connect_timeout: Duration::from_secs(
+            number("connect_timeout", "PGCONNECT_TIMEOUT")
+                .and_then(|n| u64::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(15),
+        ),
+        max_connections: block
+            .get("max_connections")
+            .as_i64()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(4),
+        statement_timeout: block.get("statement_timeout").as_str().map(str::to_string),
+        lock_timeout: Some(
+            block
+                .get("lock_timeout")
+                .as_str()
+                .unwrap_or("15s")
+                .to_string(),
+        ),
+    };
+    if d.has_errors() {
+        Err(d)
+    } else {
+        Ok(Some(settings))
+    }
+}
+
+impl PgSettings {
+    pub fn connect_settings(&self) -> ConnectSettings {
+        ConnectSettings {
+            host: self.host.clone(),
+            hostaddr: self.hostaddr,
+            port: self.port,
+            username: self.username.clone(),
+            sslmode: self.sslmode,
+            root_cert_pem: self.sslrootcert.clone(),
+            connect_timeout: self.connect_timeout,
+            max_connections: self.max_connections,
+            statement_timeout: self.statement_timeout.clone(),
+            lock_timeout: self.lock_timeout.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn env_fills_gaps_block_wins() {
+        let block = Value::object([
+            ("host", Value::string("db.example")),
+            ("port", Value::int(6432)),
+        ]);
+        let s = resolve(
+            &block,
+            &env(&[
+                ("PGHOST", "other"),
+                ("PGPORT", "1"),
+                ("PGUSER", "admin"),
+                ("PGPASSWORD", "pw"),
+            ]),
+        );
+        let s = match s {
+            Ok(Some(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(s.host, "db.example");
+        assert_eq!(s.port, 6432);
+        assert_eq!(s.username, "admin");
+        assert_eq!(s.password.as_deref(), Some("pw"));
+        assert_eq!(s.database, "postgres");
+        assert_eq!(s.sslmode, SslMode::Require);
+        assert_eq!(s.max_connections, 4);
+    }
+
+    #[test]
+    fn not_configured_is_none() {
+        assert!(matches!(resolve(&Value::Null, &env(&[])), Ok(None)));
+    }
+
+    #[test]
+    fn iam_without_tls_is_a_plan_error() {
+        let block = Value::object([
+            ("host", Value::string("h")),
+            ("username", Value::string("u")),
+            ("iam_auth", Value::bool(true)),
+            ("sslmode", Value::string("disable")),
+        ]);
+        let d = validate(&block);
+        assert!(d.has_errors());
+        assert_eq!(
+            d.0.first()
+                .and_then(|d| d.attribute.as_ref())
+                .map(|p| p.to_string()),
+            Some("postgres[0].sslmode".to_string())
+        );
+        // PGSSLMODE=disable is caught when settings are resolved.
+        let block = Value::object([
+            ("host", Value::string("h")),
+            ("username", Value::string("u")),
+            ("iam_auth", Value::bool(true)),
+        ]);
+        assert!(resolve(&block, &env(&[("PGSSLMODE", "disable")])).is_err());
+    }
+
+    #[test]
+    fn verify_full_needs_a_root() {
+        let block = Value::object([
+            ("host", Value::string("h")),
+            ("username", Value::string("u")),
+            ("sslmode", Value::string("verify-full")),
+        ]);
+        assert!(resolve(&block, &env(&[])).is_err());
+    }
+}

@@ -1,0 +1,950 @@
+//! `resource "rdsiam_postgres_user"`: a PostgreSQL login role that authenticates with IAM —
+//! `CREATE USER app WITH LOGIN; GRANT rds_iam TO app;` — created atomically, read back from
+//! the catalog for drift, importable by name, and dropped safely.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_postgres::error::SqlState;
+
+use crate::pg::ident::{quote_ident, quote_literal, validate_name};
+use crate::pg::{Pg, PgError, PgSource};
+use crate::tfplugin::{
+    ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
+    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
+};
+
+pub struct PostgresUser {
+    pub pg: Arc<dyn PgSource>,
+}
+
+const DEFAULT_IAM_ROLE: &str = "rds_iam";
+
+/// Names PostgreSQL or RDS keep for themselves; managing them would break the server.
+fn reserved(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("pg_") {
+        Some("names starting with pg_ are reserved by PostgreSQL")
+    } else if lower.starts_with("rds_") || lower.starts_with("rdsadmin") {
+        Some("names starting with rds_ or rdsadmin are reserved by Amazon RDS")
+    } else if ["postgres", "public", "none"].contains(&lower.as_str()) {
+        Some("this name is reserved")
+    } else {
+        None
+    }
+}
+
+/// The resource's desired or recorded state as plain Rust.
+#[derive(Clone, Debug, PartialEq)]
+struct UserSpec {
+    name: String,
+    iam_auth: bool,
+    iam_role: String,
+    connection_limit: i64,
+    /// None = not configured; Some(empty) = configured empty (kept distinct for Terraform).
+    roles: Option<BTreeSet<String>>,
+    search_path: Option<Vec<String>>,
+    statement_timeout: Option<String>,
+    reassign_owned_to: Option<String>,
+    drop_owned: bool,
+}
+
+impl UserSpec {
+    fn from_value(v: &Value) -> UserSpec {
+        let strings = |n: &str| -> Option<Vec<String>> {
+            v.get(n).as_list().map(|l| {
+                l.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+        };
+        let text = |n: &str| v.get(n).as_str().map(str::to_string);
+        UserSpec {
+            name: text("name").unwrap_or_default(),
+            iam_auth: v.get("iam_auth").as_bool().unwrap_or(true),
+            iam_role: text("iam_role").unwrap_or_else(|| DEFAULT_IAM_ROLE.to_string()),
+            connection_limit: v.get("connection_limit").as_i64().unwrap_or(-1),
+            roles: strings("roles").map(|r| r.into_iter().collect()),
+            search_path: strings("search_path"),
+            statement_timeout: text("statement_timeout"),
+            reassign_owned_to: text("reassign_owned_to"),
+            drop_owned: v.get("drop_owned").as_bool().unwrap_or(false),
+        }
+    }
+
+    fn managed_roles(&self) -> BTreeSet<&String> {
+        self.roles.iter().flatten().collect()
+    }
+
+    fn to_value(&self) -> Value {
+        let opt = |o: &Option<String>| o.clone().map(Value::String).unwrap_or(Value::Null);
+        Value::object([
+            ("id", Value::string(&self.name)),
+            ("name", Value::string(&self.name)),
+            ("iam_auth", Value::bool(self.iam_auth)),
+            ("iam_role", Value::string(&self.iam_role)),
+            ("connection_limit", Value::int(self.connection_limit)),
+            (
+                "roles",
+                self.roles
+                    .as_ref()
+                    .map(|r| Value::Set(r.iter().map(Value::string).collect()))
+                    .unwrap_or(Value::Null),
+            ),
+            (
+                "search_path",
+                self.search_path
+                    .clone()
+                    .map(Value::list_of_strings)
+                    .unwrap_or(Value::Null),
+            ),
+            ("statement_timeout", opt(&self.statement_timeout)),
+            ("reassign_owned_to", opt(&self.reassign_owned_to)),
+            ("drop_owned", Value::bool(self.drop_owned)),
+        ])
+    }
+}
+
+/// What the catalog says about a role.
+struct Observed {
+    connection_limit: i64,
+    member_of: BTreeSet<String>,
+    config: Vec<String>,
+}
+
+fn parse_search_path(s: &str) -> Vec<String> {
+    // Stored as identifiers joined by ", ", quoted where needed: `"$user", public, "A,b"`.
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(std::mem::take(&mut cur).trim().to_string());
+            }
+            c => cur.push(c),
+        }
+    }
+    let last = cur.trim().to_string();
+    if !last.is_empty() || !out.is_empty() {
+        out.push(last);
+    }
+    out
+}
+
+fn config_value<'a>(config: &'a [String], key: &str) -> Option<&'a str> {
+    config
+        .iter()
+        .find_map(|e| e.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+const READ_ROLE: &str = "SELECT r.rolconnlimit::int8, coalesce(r.rolconfig, '{}')::text[], \
+     array(SELECT DISTINCT g.rolname::text FROM pg_auth_members m \
+           JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid) \
+     FROM pg_roles r WHERE r.rolname = $1";
+
+async fn observe(pg: &Pg, name: &str) -> Result<Option<Observed>, PgError> {
+    let rows = pg.query(None, READ_ROLE, &[&name]).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let connection_limit: i64 = row.try_get(0).map_err(|e| decode_err(&e))?;
+    let config: Vec<String> = row.try_get(1).map_err(|e| decode_err(&e))?;
+    let member_of: Vec<String> = row.try_get(2).map_err(|e| decode_err(&e))?;
+    Ok(Some(Observed {
+        connection_limit,
+        member_of: member_of.into_iter().collect(),
+        config,
+    }))
+}
+
+fn decode_err(e: &tokio_postgres::Error) -> PgError {
+    PgError {
+        message: format!("unexpected catalog row: {e}"),
+        code: None,
+    }
+}
+
+/// The state as the database sees it, keeping only what this resource manages.
+fn observed_spec(recorded: &UserSpec, o: &Observed) -> UserSpec {
+    UserSpec {
+        name: recorded.name.clone(),
+        iam_auth: o.member_of.contains(&recorded.iam_role),
+        iam_role: recorded.iam_role.clone(),
+        connection_limit: o.connection_limit,
+        // Additive: report a managed membership only while it is still held.
+        roles: recorded.roles.as_ref().map(|r| {
+            r.iter()
+                .filter(|r| o.member_of.contains(*r))
+                .cloned()
+                .collect()
+        }),
+        search_path: config_value(&o.config, "search_path").map(parse_search_path),
+        statement_timeout: config_value(&o.config, "statement_timeout").map(str::to_string),
+        reassign_owned_to: recorded.reassign_owned_to.clone(),
+        drop_owned: recorded.drop_owned,
+    }
+}
+
+fn set_search_path(name: &str, path: &Option<Vec<String>>) -> String {
+    match path {
+        Some(p) if !p.is_empty() => format!(
+            "ALTER ROLE {} SET search_path TO {}",
+            quote_ident(name),
+            p.iter()
+                .map(|s| quote_literal(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => format!("ALTER ROLE {} RESET search_path", quote_ident(name)),
+    }
+}
+
+fn set_statement_timeout(name: &str, t: &Option<String>) -> String {
+    match t {
+        Some(t) => format!(
+            "ALTER ROLE {} SET statement_timeout TO {}",
+            quote_ident(name),
+            quote_literal(t)
+        ),
+        None => format!("ALTER ROLE {} RESET statement_timeout", quote_ident(name)),
+    }
+}
+
+fn grant(role: &str, to: &str) -> String {
+    format!("GRANT {} TO {}", quote_ident(role), quote_ident(to))
+}
+
+fn revoke(role: &str, from: &str) -> String {
+    format!("REVOKE {} FROM {}", quote_ident(role), quote_ident(from))
+}
+
+/// The statements that create `spec`, in one transaction.
+fn create_sql(spec: &UserSpec) -> Vec<String> {
+    let mut sql = vec![format!(
+        "CREATE ROLE {} WITH LOGIN CONNECTION LIMIT {}",
+        quote_ident(&spec.name),
+        spec.connection_limit
+    )];
+    if spec.iam_auth {
+        sql.push(grant(&spec.iam_role, &spec.name));
+    }
+    for r in spec.managed_roles() {
+        sql.push(grant(r, &spec.name));
+    }
+    if spec.search_path.is_some() {
+        sql.push(set_search_path(&spec.name, &spec.search_path));
+    }
+    if spec.statement_timeout.is_some() {
+        sql.push(set_statement_timeout(&spec.name, &spec.statement_timeout));
+    }
+    sql
+}
+
+/// The statements that turn `from` (as the database has it) into `to`.
+fn update_sql(from: &UserSpec, to: &UserSpec) -> Vec<String> {
+    let n = &to.name;
+    let mut sql = Vec::new();
+    if from.connection_limit != to.connection_limit {
+        sql.push(format!(
+            "ALTER ROLE {} CONNECTION LIMIT {}",
+            quote_ident(n),
+            to.connection_limit
+        ));
+    }
+    let had_iam = from.iam_auth.then_some(from.iam_role.as_str());
+    let wants_iam = to.iam_auth.then_some(to.iam_role.as_str());
+    if had_iam != wants_iam {
+        if let Some(r) = had_iam {
+            sql.push(revoke(r, n));
+        }
+        if let Some(r) = wants_iam {
+            sql.push(grant(r, n));
+        }
+    }
+    let (old, new) = (from.managed_roles(), to.managed_roles());
+    for r in old.difference(&new) {
+        sql.push(revoke(r, n));
+    }
+    for r in new.difference(&old) {
+        sql.push(grant(r, n));
+    }
+    if from.search_path != to.search_path {
+        sql.push(set_search_path(n, &to.search_path));
+    }
+    if from.statement_timeout != to.statement_timeout {
+        sql.push(set_statement_timeout(n, &to.statement_timeout));
+    }
+    sql
+}
+
+fn pg_unavailable(e: String) -> Diagnostics {
+    Diagnostic::error("PostgreSQL is not available", e).into()
+}
+
+/// Explains errors whose fix is on the admin's side.
+fn write_error(action: &str, spec: &UserSpec, e: &PgError) -> Diagnostics {
+    let mut detail = format!("{action} {:?} failed: {e}", spec.name);
+    if e.is(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        let mut granted: Vec<&String> = spec.managed_roles().into_iter().collect();
+        if spec.iam_auth {
+            granted.insert(0, &spec.iam_role);
+        }
+        let names = granted
+            .iter()
+            .map(|r| quote_ident(r))
+            .collect::<Vec<_>>()
+            .join(", ");
+        detail.push_str(&format!(
+            "\n\nThe provider's login role lacks a privilege. It needs CREATEROLE, and on \
+             PostgreSQL 16 and later it may grant only roles it holds WITH ADMIN OPTION \
+             ({names}). As a superuser (or the role's owner) run, for each: \
+             GRANT <role> TO <provider login> WITH ADMIN OPTION, INHERIT FALSE, SET FALSE; \
+             — this lets it grant the role without becoming a member. On Amazon RDS the master \
+             user may already grant rds_iam, and holds ADMIN OPTION on roles it created."
+        ));
+    } else if e.is(&SqlState::UNDEFINED_OBJECT) {
+        detail.push_str(
+            "\n\nA role named in iam_role or roles does not exist. On Amazon RDS rds_iam always \
+             exists; on plain PostgreSQL create it or set iam_role.",
+        );
+    } else if e.is(&SqlState::DUPLICATE_OBJECT) {
+        detail.push_str(&format!(
+            "\n\nA role named {:?} already exists: import it with `terraform import` (ID: the role name) instead of creating it.",
+            spec.name
+        ));
+    }
+    Diagnostic::error(format!("Cannot {action} PostgreSQL user"), detail).into()
+}
+
+async fn current_user(pg: &Pg) -> Result<(String, bool), PgError> {
+    let rows = pg
+        .query(
+            None,
+            "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await?;
+    let row = rows.first().ok_or_else(|| PgError {
+        message: "cannot see the provider's own role in pg_roles".into(),
+        code: None,
+    })?;
+    Ok((
+        row.try_get(0).map_err(|e| decode_err(&e))?,
+        row.try_get(1).map_err(|e| decode_err(&e))?,
+    ))
+}
+
+/// Managing the provider's own login role would put it into rds_iam and lock it out.
+async fn refuse_self(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
+    let (me, _) = current_user(pg)
+        .await
+        .map_err(|e| pg_unavailable(e.to_string()))?;
+    if me == spec.name || spec.managed_roles().contains(&me) {
+        return Err(Diagnostic::error(
+            "Refusing to manage the provider's own login role",
+            format!(
+                "{:?} is the role the provider connects as. Managing it here could make it a member of {:?} and lock it out (on RDS, rds_iam members can only log in with IAM tokens).",
+                me, spec.iam_role
+            ),
+        )
+        .at(AttributePath::root("name"))
+        .into());
+    }
+    Ok(())
+}
+
+fn validate_role_name(diags: &mut Diagnostics, path: AttributePath, v: &Value, what: &str) {
+    if let Some(s) = v.as_str() {
+        if let Err(e) = validate_name(s) {
+            diags.error_at(path, format!("Invalid {what}"), format!("{s:?} {e}"));
+        }
+    } else if v.is_null() && !v.is_unknown() && what == "role name" {
+        diags.error_at(path, "Invalid role name", "role names must not be null");
+    }
+}
+
+fn validate_timeout(s: &str) -> bool {
+    let t = s.trim();
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim();
+    let unit = t.get(digits.len()..).unwrap_or("").trim();
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && ["", "us", "ms", "s", "min", "h", "d"].contains(&unit)
+}
+
+#[async_trait]
+impl Resource for PostgresUser {
+    fn type_name(&self) -> &'static str {
+        "rdsiam_postgres_user"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            Block::new(
+                "A PostgreSQL login role for IAM database authentication: `CREATE ROLE … WITH LOGIN` \
+                 plus membership in `rds_iam`, in one transaction. Drift (a dropped role, a \
+                 revoked `rds_iam`, changed settings) shows in the next plan. Import with the \
+                 role name as ID.\n\nThe provider never makes its own login role a member of \
+                 `rds_iam` or of a role it grants.",
+            )
+            .attr(Attribute::string("id").computed().description("The role name."))
+            .attr(
+                Attribute::string("name")
+                    .required()
+                    .requires_replace()
+                    .description("Role name, kept exactly (case, dots, `@`, quotes): the `DBUser` of the IAM token and of the `rds-db:connect` ARN. 1 to 63 bytes; `postgres`, `public`, `rds_*`, `rdsadmin*` and `pg_*` are refused. Changing it replaces the role."),
+            )
+            .attr(
+                Attribute::bool("iam_auth")
+                    .optional()
+                    .computed()
+                    .description("Member of `iam_role` so it logs in with IAM tokens (default `true`). On RDS a member of `rds_iam` cannot log in with a password."),
+            )
+            .attr(
+                Attribute::string("iam_role")
+                    .optional()
+                    .computed()
+                    .description("The role that enables IAM authentication (default `rds_iam`). Lets plain PostgreSQL stand in for RDS in tests."),
+            )
+            .attr(
+                Attribute::number("connection_limit")
+                    .optional()
+                    .computed()
+                    .description("Maximum concurrent connections; `-1` (default) means no limit."),
+            )
+            .attr(
+                Attribute::set_of("roles", Type::String)
+                    .optional()
+                    .description("Further roles this user is a member of, managed additively: memberships granted elsewhere are never revoked."),
+            )
+            .attr(
+                Attribute::list_of("search_path", Type::String)
+                    .optional()
+                    .description("`ALTER ROLE … SET search_path` (schema names, in order)."),
+            )
+            .attr(
+                Attribute::string("statement_timeout")
+                    .optional()
+                    .description("`ALTER ROLE … SET statement_timeout`, e.g. `30s`, `5min`, `1500ms`."),
+            )
+            .attr(
+                Attribute::string("reassign_owned_to")
+                    .optional()
+                    .description("On destroy, `REASSIGN OWNED BY` this user `TO` the given role in every database where it owns objects."),
+            )
+            .attr(
+                Attribute::bool("drop_owned")
+                    .optional()
+                    .computed()
+                    .description("On destroy, `DROP OWNED BY` the user in every database where it owns objects or holds privileges (default `false`). Runs after `reassign_owned_to`."),
+            ),
+        )
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let name = config.get("name");
+        validate_role_name(&mut d, AttributePath::root("name"), name, "name");
+        if let Some(n) = name.as_str()
+            && let Some(why) = reserved(n)
+        {
+            d.error_at(
+                AttributePath::root("name"),
+                "Invalid name",
+                format!("{n:?}: {why}."),
+            );
+        }
+        validate_role_name(
+            &mut d,
+            AttributePath::root("iam_role"),
+            config.get("iam_role"),
+            "iam_role",
+        );
+        validate_role_name(
+            &mut d,
+            AttributePath::root("reassign_owned_to"),
+            config.get("reassign_owned_to"),
+            "reassign_owned_to",
+        );
+        let iam_role = config.get("iam_role").as_str().unwrap_or(DEFAULT_IAM_ROLE);
+        for (i, r) in config
+            .get("roles")
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let p = AttributePath::root("roles").index(i);
+            validate_role_name(&mut d, p.clone(), r, "role name");
+            if r.as_str() == Some(iam_role) {
+                d.error_at(
+                    p.clone(),
+                    "Invalid roles",
+                    format!("{iam_role:?} is managed by iam_auth; remove it from roles."),
+                );
+            }
+            if r.as_str().is_some() && r.as_str() == name.as_str() {
+                d.error_at(p, "Invalid roles", "a role cannot be a member of itself");
+            }
+        }
+        if let Some(n) = config.get("connection_limit").as_f64()
+            && (n < -1.0 || n.fract() != 0.0 || n > f64::from(i32::MAX))
+        {
+            d.error_at(
+                AttributePath::root("connection_limit"),
+                "Invalid connection_limit",
+                format!("{n} is not a whole number from -1 (no limit) up."),
+            );
+        }
+        for (i, s) in config
+            .get("search_path")
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            if let Some(s) = s.as_str()
+                && validate_name(s).is_err()
+            {
+                d.error_at(
+                    AttributePath::root("search_path").index(i),
+                    "Invalid search_path",
+                    format!("{s:?} is not a schema name (1 to 63 bytes)."),
+                );
+            }
+        }
+        if let Some(t) = config.get("statement_timeout").as_str()
+            && !validate_timeout(t)
+        {
+            d.error_at(
+                AttributePath::root("statement_timeout"),
+                "Invalid statement_timeout",
+                format!("{t:?} is not a duration like 30s, 1500ms, 5min or 1h."),
+            );
+        }
+        d
+    }
+
+    async fn plan(&self, _ctx: &Ctx, req: PlanRequest) -> PlanResponse {
+        let (mut planned, requires_replace) = crate::tfplugin::schema::default_plan(
+            &self.schema(),
+            &req.prior_state,
+            &req.proposed_new_state,
+            &req.config,
+        );
+        if !planned.is_null() {
+            // Defaults are explicit so the plan shows what will be set.
+            let defaults = [
+                ("iam_auth", Value::bool(true)),
+                ("iam_role", Value::string(DEFAULT_IAM_ROLE)),
+                ("connection_limit", Value::int(-1)),
+                ("drop_owned", Value::bool(false)),
+            ];
+            for (k, v) in defaults {
+                if req.config.get(k).is_null() {
+                    planned.set_attr(k, v);
+                }
+            }
+            let id = planned.get("name").clone();
+            planned.set_attr("id", id);
+        }
+        PlanResponse {
+            planned_state: planned,
+            requires_replace,
+            planned_private: req.prior_private,
+            diags: Diagnostics::new(),
+        }
+    }
+
+    async fn read(&self, _ctx: &Ctx, req: ReadRequest) -> StateResponse {
+        let recorded = UserSpec::from_value(&req.state);
+        let pg = match self.pg.pg().await {
+            Ok(pg) => pg,
+            Err(e) => {
+                return StateResponse {
+                    state: req.state,
+                    private: req.private,
+                    diags: pg_unavailable(e),
+                };
+            }
+        };
+        match observe(&pg, &recorded.name).await {
+            Ok(Some(o)) => StateResponse {
+                state: observed_spec(&recorded, &o).to_value(),
+                private: req.private,
+                diags: Diagnostics::new(),
+            },
+            // Dropped out of band: leave state, Terraform plans to create it again.
+            Ok(None) => StateResponse::default(),
+            Err(e) => StateResponse {
+                state: req.state,
+                private: req.private,
+                diags: Diagnostic::error(
+                    "Cannot read PostgreSQL user",
+                    format!("Reading role {:?} failed: {e}", recorded.name),
+                )
+                .into(),
+            },
+        }
+    }
+
+    async fn create(&self, _ctx: &Ctx, req: ApplyRequest) -> StateResponse {
+        let spec = UserSpec::from_value(&req.planned_state);
+        let pg = match self.pg.pg().await {
+            Ok(pg) => pg,
+            Err(e) => {
+                return StateResponse {
+                    diags: pg_unavailable(e),
+                    ..StateResponse::default()
+                };
+            }
+        };
+        if let Err(d) = refuse_self(&pg, &spec).await {
+            return StateResponse {
+                diags: d,
+                ..StateResponse::default()
+            };
+        }
+        match pg.write(None, &create_sql(&spec)).await {
+            Ok(()) => StateResponse {
+                state: spec.to_value(),
+                ..StateResponse::default()
+            },
+            Err(e) => StateResponse {
+                diags: write_error("create", &spec, &e),
+                ..StateResponse::default()
+            },
+        }
+    }
+
+    async fn update(&self, _ctx: &Ctx, req: ApplyRequest) -> StateResponse {
+        let prior = UserSpec::from_value(&req.prior_state);
+        let spec = UserSpec::from_value(&req.planned_state);
+        let pg = match self.pg.pg().await {
+            Ok(pg) => pg,
+            Err(e) => {
+                return StateResponse {
+                    state: req.prior_state,
+                    diags: pg_unavailable(e),
+                    ..StateResponse::default()
+                };
+            }
+        };
+        if let Err(d) = refuse_self(&pg, &spec).await {
+            return StateResponse {
+                state: req.prior_state,
+                diags: d,
+                ..StateResponse::default()
+            };
+        }
+        match pg.write(None, &update_sql(&prior, &spec)).await {
+            Ok(()) => StateResponse {
+                state: spec.to_value(),
+                ..StateResponse::default()
+            },
+            Err(e) => StateResponse {
+                state: req.prior_state,
+                diags: write_error("update", &spec, &e),
+                ..StateResponse::default()
+            },
+        }
+    }
+
+    async fn delete(&self, _ctx: &Ctx, req: ApplyRequest) -> Diagnostics {
+        let spec = UserSpec::from_value(&req.prior_state);
+        let pg = match self.pg.pg().await {
+            Ok(pg) => pg,
+            Err(e) => return pg_unavailable(e),
+        };
+        match drop_user(&pg, &spec).await {
+            Ok(()) => Diagnostics::new(),
+            Err(d) => d,
+        }
+    }
+
+    async fn import(&self, _ctx: &Ctx, id: &str) -> ImportResponse {
+        let mut diags = Diagnostics::new();
+        if let Err(e) = validate_name(id) {
+            diags.error(
+                "Invalid import ID",
+                format!("The ID is the role name: {id:?} {e}."),
+            );
+            return ImportResponse {
+                states: Vec::new(),
+                diags,
+            };
+        }
+        let pg = match self.pg.pg().await {
+            Ok(pg) => pg,
+            Err(e) => {
+                return ImportResponse {
+                    states: Vec::new(),
+                    diags: pg_unavailable(e),
+                };
+            }
+        };
+        match observe(&pg, id).await {
+            Ok(Some(o)) => {
+                let recorded = UserSpec {
+                    name: id.to_string(),
+                    // Every membership besides the IAM role becomes managed, so a config that
+                    // lists them plans clean.
+                    roles: Some(
+                        o.member_of
+                            .iter()
+                            .filter(|r| *r != DEFAULT_IAM_ROLE)
+                            .cloned()
+                            .collect(),
+                    )
+                    .filter(|r: &BTreeSet<String>| !r.is_empty()),
+                    ..UserSpec::from_value(&Value::Null)
+                };
+                ImportResponse {
+                    states: vec![observed_spec(&recorded, &o).to_value()],
+                    diags,
+                }
+            }
+            Ok(None) => {
+                diags.error(
+                    "Cannot import PostgreSQL user",
+                    format!("No role named {id:?} exists (names are case-sensitive)."),
+                );
+                ImportResponse {
+                    states: Vec::new(),
+                    diags,
+                }
+            }
+            Err(e) => {
+                diags.error("Cannot import PostgreSQL user", e.to_string());
+                ImportResponse {
+                    states: Vec::new(),
+                    diags,
+                }
+            }
+        }
+    }
+}
+
+/// Databases where the role owns objects or holds privileges (pg_shdepend), besides shared
+/// objects.
+async fn dependent_databases(pg: &Pg, name: &str) -> Result<Vec<String>, PgError> {
+    let rows = pg
+        .query(
+            None,
+            "SELECT DISTINCT d.datname::text FROM pg_shdepend s \
+             JOIN pg_database d ON d.oid = s.dbid \
+             JOIN pg_roles r ON r.oid = s.refobjid \
+             WHERE s.refclassid = 'pg_authid'::regclass AND r.rolname = $1 \
+             ORDER BY 1",
+            &[&name],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<_, String>(0).map_err(|e| decode_err(&e)))
+        .collect()
+}
+
+async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
+    let fail = |e: &PgError| -> Diagnostics {
+        Diagnostic::error(
+            "Cannot drop PostgreSQL user",
+            format!("Dropping role {:?} failed: {e}", spec.name),
+        )
+        .into()
+    };
+    let exists = observe(pg, &spec.name).await.map_err(|e| fail(&e))?;
+    let Some(observed) = exists else {
+        return Ok(());
+    };
+    let drop_role = format!("DROP ROLE IF EXISTS {}", quote_ident(&spec.name));
+    let dbs = dependent_databases(pg, &spec.name)
+        .await
+        .map_err(|e| fail(&e))?;
+    let cleanup = spec.reassign_owned_to.is_some() || spec.drop_owned;
+    if !dbs.is_empty() && cleanup {
+        let (me, superuser) = current_user(pg).await.map_err(|e| fail(&e))?;
+        // REASSIGN / DROP OWNED need the privileges of the role being dropped. A
+        // non-superuser admin borrows them only after the user has left the IAM role, so the
+        // admin never gains rds_iam, even transitively.
+        let mut prep = Vec::new();
+        if observed.member_of.contains(&spec.iam_role) {
+            prep.push(revoke(&spec.iam_role, &spec.name));
+        }
+        for r in spec
+            .managed_roles()
+            .into_iter()
+            .filter(|r| observed.member_of.contains(*r))
+        {
+            prep.push(revoke(r, &spec.name));
+        }
+        if !superuser {
+            let rows = pg
+                .query(
+                    None,
+                    "SELECT pg_has_role(current_user, $1, 'USAGE')",
+                    &[&spec.name],
+                )
+                .await
+                .map_err(|e| fail(&e))?;
+            let has = rows
+                .first()
+                .and_then(|r| r.try_get::<_, bool>(0).ok())
+                .unwrap_or(false);
+            if !has {
+                prep.push(format!(
+                    "GRANT {} TO {}",
+                    quote_ident(&spec.name),
+                    quote_ident(&me)
+                ));
+            }
+        }
+        if !prep.is_empty() {
+            pg.write(None, &prep).await.map_err(|e| fail(&e))?;
+        }
+        for db in &dbs {
+            let mut sql = Vec::new();
+            if let Some(to) = &spec.reassign_owned_to {
+                sql.push(format!(
+                    "REASSIGN OWNED BY {} TO {}",
+                    quote_ident(&spec.name),
+                    quote_ident(to)
+                ));
+            }
+            if spec.drop_owned {
+                sql.push(format!("DROP OWNED BY {}", quote_ident(&spec.name)));
+            }
+            pg.write(Some(db), &sql).await.map_err(|e| {
+                Diagnostics::from(Diagnostic::error(
+                    "Cannot drop PostgreSQL user",
+                    format!(
+                        "Cleaning up what {:?} owns in database {db:?} failed: {e}",
+                        spec.name
+                    ),
+                ))
+            })?;
+        }
+    }
+    match pg.write(None, std::slice::from_ref(&drop_role)).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is(&SqlState::DEPENDENT_OBJECTS_STILL_EXIST) => {
+            let remaining = dependent_databases(pg, &spec.name).await.unwrap_or(dbs);
+            Err(Diagnostic::error(
+                "Cannot drop PostgreSQL user: it still owns objects or holds privileges",
+                format!(
+                    "{e}\n\nDatabases involved: {}. Set reassign_owned_to (e.g. to the application's owner role) and/or drop_owned = true on this resource and apply before destroying, or clean up by hand.",
+                    if remaining.is_empty() { "(unknown)".to_string() } else { remaining.join(", ") }
+                ),
+            )
+            .into())
+        }
+        Err(e) => Err(fail(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str) -> UserSpec {
+        UserSpec {
+            name: name.into(),
+            ..UserSpec::from_value(&Value::Null)
+        }
+    }
+
+    #[test]
+    fn create_is_quoted_and_atomic() {
+        let mut s = spec("a\"b");
+        s.roles = Some(["readers".to_string()].into());
+        s.search_path = Some(vec!["$user".into(), "app's".into()]);
+        s.statement_timeout = Some("30s".into());
+        assert_eq!(
+            create_sql(&s),
+            vec![
+                "CREATE ROLE \"a\"\"b\" WITH LOGIN CONNECTION LIMIT -1",
+                "GRANT \"rds_iam\" TO \"a\"\"b\"",
+                "GRANT \"readers\" TO \"a\"\"b\"",
+                "ALTER ROLE \"a\"\"b\" SET search_path TO '$user', 'app''s'",
+                "ALTER ROLE \"a\"\"b\" SET statement_timeout TO '30s'",
+            ]
+        );
+    }
+
+    #[test]
+    fn injection_stays_a_name() {
+        let sql = create_sql(&spec("x; DROP ROLE admin; --"));
+        assert_eq!(
+            sql.first().map(String::as_str),
+            Some("CREATE ROLE \"x; DROP ROLE admin; --\" WITH LOGIN CONNECTION LIMIT -1")
+        );
+    }
+
+    #[test]
+    fn update_only_touches_differences() {
+        let from = spec("app");
+        let mut to = from.clone();
+        assert!(update_sql(&from, &to).is_empty());
+        to.iam_auth = false;
+        to.connection_limit = 5;
+        to.roles = Some(["r".to_string()].into());
+        assert_eq!(
+            update_sql(&from, &to),
+            vec![
+                "ALTER ROLE \"app\" CONNECTION LIMIT 5",
+                "REVOKE \"rds_iam\" FROM \"app\"",
+                "GRANT \"r\" TO \"app\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn search_path_parsing() {
+        assert_eq!(
+            parse_search_path("\"$user\", public, \"A,\"\"b\""),
+            vec!["$user", "public", "A,\"b"]
+        );
+        assert_eq!(parse_search_path(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn validation_names_attributes() {
+        let r = PostgresUser { pg: Arc::new(NoPg) };
+        let cfg = Value::object([
+            ("name", Value::string("pg_monitor2")),
+            ("roles", Value::Set(vec![Value::string("rds_iam")])),
+            ("connection_limit", Value::int(-5)),
+            ("statement_timeout", Value::string("soon")),
+        ]);
+        let d = r.validate(&cfg);
+        let paths: Vec<String> =
+            d.0.iter()
+                .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
+                .collect();
+        assert_eq!(
+            paths,
+            vec!["name", "roles[0]", "connection_limit", "statement_timeout"]
+        );
+        let ok = Value::object([
+            ("name", Value::string("mario.rossi@example.com")),
+            ("statement_timeout", Value::string("1500ms")),
+        ]);
+        assert!(r.validate(&ok).is_empty());
+    }
+
+    struct NoPg;
+
+    #[async_trait]
+    impl PgSource for NoPg {
+        async fn pg(&self) -> Result<Arc<Pg>, String> {
+            Err("no database in unit tests".into())
+        }
+    }
+}
