@@ -198,9 +198,19 @@ impl Provider for RdsIam {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(PostgresUser {
-            pg: self.state.clone(),
-        })]
+        vec![
+            Arc::new(PostgresUser {
+                pg: self.state.clone(),
+            }),
+            Arc::new(crate::resources::postgres_grant::PostgresGrant::new(
+                self.state.clone(),
+            )),
+            Arc::new(
+                crate::resources::postgres_default_privileges::PostgresDefaultPrivileges {
+                    pg: self.state.clone(),
+                },
+            ),
+        ]
     }
 
     fn functions(&self) -> Vec<Arc<dyn Function>> {
@@ -209,7 +219,21 @@ impl Provider for RdsIam {
 
     fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = credentials::parse_settings(config).1;
-        d.extend(pg_settings::validate(&pg_block(config)));
+        let block = pg_block(config);
+        d.extend(pg_settings::validate(&block));
+        // PGSSLMODE is as much configuration as the block: catch it at plan time too.
+        if block.get("iam_auth").as_bool() == Some(true)
+            && block.get("sslmode").is_null()
+            && std::env::var("PGSSLMODE").is_ok_and(|m| m == "disable")
+        {
+            d.push(
+                Diagnostic::error(
+                    "IAM authentication needs TLS",
+                    "PGSSLMODE=disable is set in the environment, but RDS accepts IAM tokens only over TLS. Unset it or set sslmode = \"verify-full\" in the postgres block.",
+                )
+                .at(crate::tfplugin::AttributePath::root(pg_settings::BLOCK).index(0).attr("iam_auth")),
+            );
+        }
         d
     }
 

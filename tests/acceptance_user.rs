@@ -620,3 +620,84 @@ fn iam_auth_sends_a_fresh_token_as_password() {
     );
     q(pg, &format!("DROP ROLE {admin}"));
 }
+
+/// Destroy of a user that owns objects in two databases, as the RDS-like admin: blocked
+/// without on_destroy settings (the error names the databases, nothing is half-done), then
+/// clean with reassign_owned_to + drop_owned — and the admin never joins rds_iam.
+fn destroy_with_owned_objects(major: &str) {
+    let cluster = PgCluster::start(major);
+    let pg = &cluster;
+    let who = login(pg, Admin::RdsLike);
+    pg.try_psql(
+        "postgres",
+        &who.user,
+        &who.password,
+        "CREATE DATABASE otherdb",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut ws = Workspace::new("1.15.5", provider_bin());
+    ws.set_env("PGPASSWORD", &who.password);
+    let user = |extra: &str| {
+        format!(
+            "{}\nresource \"rdsiam_postgres_user\" \"o\" {{\n  name = \"owner_probe\"\n{extra}}}\n",
+            provider_block(pg, &who.user, "")
+        )
+    };
+    ws.write("main.tf", &user(""));
+    ws.ok(&["apply"]);
+    pg.psql(
+        "postgres",
+        "CREATE TABLE t1 (id int); ALTER TABLE t1 OWNER TO owner_probe",
+    );
+    pg.psql(
+        "otherdb",
+        "CREATE TABLE t2 (id int); ALTER TABLE t2 OWNER TO owner_probe; \
+         GRANT CONNECT ON DATABASE otherdb TO owner_probe",
+    );
+
+    let out = ws.fails(&["destroy"]);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("still owns objects"), "{text}");
+    assert!(
+        text.contains("otherdb") && text.contains("postgres"),
+        "{text}"
+    );
+    assert!(
+        role_exists(pg, "owner_probe"),
+        "role dropped despite the error"
+    );
+    assert!(
+        direct_member(pg, "owner_probe", "rds_iam"),
+        "user lost rds_iam"
+    );
+
+    ws.write(
+        "main.tf",
+        &user(&format!(
+            "  reassign_owned_to = {}\n  drop_owned        = true\n",
+            hcl(&who.user)
+        )),
+    );
+    ws.ok(&["apply"]);
+    ws.ok(&["destroy"]);
+    assert!(!role_exists(pg, "owner_probe"));
+    let owner = |db: &str, t: &str| {
+        pg.psql(
+            db,
+            &format!("SELECT tableowner FROM pg_tables WHERE tablename = '{t}'"),
+        )
+    };
+    assert_eq!(owner("postgres", "t1"), who.user);
+    assert_eq!(owner("otherdb", "t2"), who.user);
+    assert_admin_outside_rds_iam(pg, Admin::RdsLike, &who.user, "after owned-objects destroy");
+}
+
+#[test]
+fn destroy_with_owned_objects_pg15() {
+    destroy_with_owned_objects("15");
+}
+
+#[test]
+fn destroy_with_owned_objects_pg17() {
+    destroy_with_owned_objects("17");
+}

@@ -505,6 +505,9 @@ pub struct Aws {
     /// Set once credentials resolved successfully, so RDS calls fail early with our message
     /// instead of the SDK's, without resolving again on every lookup.
     creds_checked: OnceCell<()>,
+    /// Last resolved credentials: every IAM token (one per PostgreSQL connection) would
+    /// otherwise re-run the chain — an STS call per connection with assume_role.
+    cached: tokio::sync::Mutex<Option<Credentials>>,
     retry: RetryConfig,
 }
 
@@ -514,6 +517,7 @@ impl Aws {
             settings,
             cell: OnceCell::new(),
             creds_checked: OnceCell::new(),
+            cached: tokio::sync::Mutex::new(None),
             retry: rds_retry_config(Duration::from_millis(500)),
         }
     }
@@ -539,6 +543,20 @@ impl Aws {
     /// Resolves credentials through the configuration's provider (default chain, or the
     /// assumed role). Errors name the sources tried and how to fix it; never any secret.
     pub async fn credentials(&self) -> Result<Credentials, Diagnostic> {
+        // Held across resolution so concurrent callers wait for one resolution.
+        let mut cached = self.cached.lock().await;
+        let fresh_until = std::time::SystemTime::now() + Duration::from_secs(300);
+        if let Some(c) = cached.as_ref()
+            && c.expiry().is_none_or(|exp| exp > fresh_until)
+        {
+            return Ok(c.clone());
+        }
+        let resolved = self.resolve_credentials().await?;
+        *cached = Some(resolved.clone());
+        Ok(resolved)
+    }
+
+    async fn resolve_credentials(&self) -> Result<Credentials, Diagnostic> {
         let conf = self.sdk_config().await?;
         let Some(provider) = conf.credentials_provider() else {
             return Err(Diagnostic::error(

@@ -105,12 +105,12 @@ pub(crate) fn validate_token_config(config: &Value) -> Diagnostics {
         d.error_at(AttributePath::root("region"), "Invalid region", e.0);
     }
     if let Some(n) = config.get("expires_in").as_f64()
-        && !(1.0..=900.0).contains(&n)
+        && (!(1.0..=900.0).contains(&n) || n.fract() != 0.0)
     {
         d.error_at(
             AttributePath::root("expires_in"),
             "Invalid expires_in",
-            format!("{n} seconds: RDS accepts 1 to 900."),
+            format!("{n} seconds: RDS accepts whole seconds from 1 to 900."),
         );
     }
     d

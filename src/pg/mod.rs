@@ -2,6 +2,7 @@
 //! one way resources write: whole transactions of DDL, serialized per database and retried on
 //! the errors concurrency causes.
 
+pub mod catalog;
 pub mod connect;
 pub mod ident;
 pub mod settings;
@@ -72,6 +73,10 @@ pub struct Pg {
     pub pool: Arc<Pool>,
     pub default_database: String,
     write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Successful writes per database, so cached catalog snapshots know they are stale
+    /// whichever resource wrote.
+    generations: Mutex<HashMap<String, u64>>,
+    server_version: tokio::sync::OnceCell<i32>,
 }
 
 /// Lets resources ask the provider for PostgreSQL lazily: nothing connects until a resource
@@ -87,11 +92,44 @@ impl Pg {
             pool,
             default_database,
             write_locks: Mutex::new(HashMap::new()),
+            generations: Mutex::new(HashMap::new()),
+            server_version: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// `server_version_num` (e.g. 170010), read once: role semantics changed in 16.
+    pub async fn server_version(&self) -> Result<i32, PgError> {
+        self.server_version
+            .get_or_try_init(|| async {
+                let rows = self
+                    .query(
+                        None,
+                        "SELECT current_setting('server_version_num')::int4",
+                        &[],
+                    )
+                    .await?;
+                rows.first()
+                    .and_then(|r| r.try_get::<_, i32>(0).ok())
+                    .ok_or_else(|| PgError {
+                        message: "cannot read server_version_num".into(),
+                        code: None,
+                    })
+            })
+            .await
+            .copied()
     }
 
     fn db<'a>(&'a self, database: Option<&'a str>) -> &'a str {
         database.unwrap_or(&self.default_database)
+    }
+
+    /// How many writes to `database` have committed in this process.
+    pub fn write_generation(&self, database: Option<&str>) -> u64 {
+        let g = match self.generations.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.get(self.db(database)).copied().unwrap_or(0)
     }
 
     pub async fn client(&self, database: Option<&str>) -> Result<PooledClient, PgError> {
@@ -143,7 +181,14 @@ impl Pg {
             attempt += 1;
             let res = self.write_once(&db, statements).await;
             match res {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    let mut g = match self.generations.lock() {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    };
+                    *g.entry(db).or_default() += 1;
+                    return Ok(());
+                }
                 Err((e, retry)) if retry && attempt < WRITE_ATTEMPTS => {
                     let _ = e;
                     tokio::time::sleep(delay).await;
@@ -166,8 +211,8 @@ impl Pg {
                 return Err((pg_error(&e), is_retryable(&e)));
             }
         }
-        tx.commit()
-            .await
-            .map_err(|e| (pg_error(&e), is_retryable(&e)))
+        // Never retry a failed COMMIT: the server may have committed before the connection
+        // broke, and running the DDL again would fail for the wrong reason.
+        tx.commit().await.map_err(|e| (pg_error(&e), false))
     }
 }

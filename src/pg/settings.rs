@@ -8,7 +8,7 @@ use crate::tfplugin::{Attribute, AttributePath, Block, Diagnostics, NestedBlock,
 pub const BLOCK: &str = "postgres";
 
 /// Parsed settings; the password source is decided by the provider (static or IAM token).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct PgSettings {
     pub host: String,
     /// Connect to this IP while verifying TLS against `host` (libpq's hostaddr).
@@ -99,6 +99,17 @@ pub fn validate(block: &Value) -> Diagnostics {
             );
         }
     }
+    for attr in ["statement_timeout", "lock_timeout"] {
+        if let Some(t) = block.get(attr).as_str()
+            && !crate::resources::postgres_user::validate_timeout(t)
+        {
+            d.error_at(
+                path(attr),
+                format!("Invalid {attr}"),
+                format!("{t:?} is not a duration like 30s, 1500ms, 5min or 1h."),
+            );
+        }
+    }
     for (attr, lo, hi) in [
         ("port", 1.0, 65535.0),
         ("token_port", 1.0, 65535.0),
@@ -124,6 +135,15 @@ pub fn resolve(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<PgSettings>, Diagnostics> {
     let mut d = validate(block);
+    // An unknown value must not silently fall back to PGHOST & co.
+    if !block.is_wholly_known() {
+        d.error_at(
+            AttributePath::root(BLOCK),
+            "PostgreSQL settings not yet known",
+            "The postgres block depends on values that are only known after apply (e.g. a database created in the same run). Apply those first (terraform apply -target=…), or pass the values in as variables.",
+        );
+        return Err(d);
+    }
     let text = |attr: &str, var: &str| -> Option<String> {
         block
             .get(attr)
@@ -256,6 +276,21 @@ pub fn resolve(
         Err(d)
     } else {
         Ok(Some(settings))
+    }
+}
+
+/// Hand-written so the password can never be printed.
+impl std::fmt::Debug for PgSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database", &self.database)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("iam_auth", &self.iam_auth)
+            .field("sslmode", &self.sslmode)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,3 +1,5 @@
 //! Managed resources, one file each: schema, SQL, CRUD and unit tests together.
 
+pub mod postgres_default_privileges;
+pub mod postgres_grant;
 pub mod postgres_user;

@@ -271,7 +271,10 @@ fn update_sql(from: &UserSpec, to: &UserSpec) -> Vec<String> {
     }
     let (old, new) = (from.managed_roles(), to.managed_roles());
     for r in old.difference(&new) {
-        sql.push(revoke(r, n));
+        // The IAM role may have moved from `roles` to `iam_auth` (e.g. after an import).
+        if wants_iam != Some(r.as_str()) {
+            sql.push(revoke(r, n));
+        }
     }
     for r in new.difference(&old) {
         sql.push(grant(r, n));
@@ -342,23 +345,95 @@ async fn current_user(pg: &Pg) -> Result<(String, bool), PgError> {
     ))
 }
 
-/// Managing the provider's own login role would put it into rds_iam and lock it out.
+/// The roles the provider's login role can use (transitively). On 16+ an ADMIN-only row
+/// (no INHERIT, no SET) is not membership, so the RDS-like admin's hold on rds_iam and on the
+/// roles it created does not count.
+async fn roles_of_current_user(pg: &Pg) -> Result<BTreeSet<String>, PgError> {
+    let v16 = pg.server_version().await? >= 160_000;
+    let usable = if v16 {
+        "AND (m.inherit_option OR m.set_option)"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "WITH RECURSIVE up(oid) AS ( \
+           SELECT oid FROM pg_roles WHERE rolname = current_user \
+           UNION SELECT m.roleid FROM pg_auth_members m JOIN up ON m.member = up.oid {usable}) \
+         SELECT r.rolname::text FROM up JOIN pg_roles r ON r.oid = up.oid"
+    );
+    let rows = pg.query(None, &sql, &[]).await?;
+    rows.iter()
+        .map(|r| r.try_get::<_, String>(0).map_err(|e| decode_err(&e)))
+        .collect()
+}
+
+/// Granting the IAM role to a role the provider's login already belongs to would put the
+/// login into rds_iam transitively and lock it out (on RDS, rds_iam members can only log in
+/// with IAM tokens). Refuse before touching anything.
 async fn refuse_self(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
-    let (me, _) = current_user(pg)
+    let unavailable = |e: PgError| pg_unavailable(e.to_string());
+    let (me, _) = current_user(pg).await.map_err(unavailable)?;
+    let mine = roles_of_current_user(pg).await.map_err(unavailable)?;
+    let (path, culprit) = if mine.contains(&spec.name) {
+        (AttributePath::root("name"), spec.name.clone())
+    } else if let Some(r) = spec.managed_roles().into_iter().find(|r| **r == me) {
+        (AttributePath::root("roles"), r.clone())
+    } else {
+        return Ok(());
+    };
+    Err(Diagnostic::error(
+        "Refusing to change a role the provider's login belongs to",
+        format!(
+            "The provider connects as {me:?}, which is (or would become) a member of {culprit:?}. Granting {:?} there would make {me:?} a member of it too and could lock it out. Manage this role another way, or connect as a role that is not its member.",
+            spec.iam_role
+        ),
+    )
+    .at(path)
+    .into())
+}
+
+/// PostgreSQL 16+ may add the creating role as a member of every role it creates
+/// (`createrole_self_grant`); with rds_iam granted in the same transaction that would make the
+/// admin an rds_iam member, so it is switched off for our transactions.
+async fn create_preamble(pg: &Pg) -> Result<Vec<String>, PgError> {
+    Ok(if pg.server_version().await? >= 160_000 {
+        vec!["SET LOCAL createrole_self_grant TO ''".to_string()]
+    } else {
+        Vec::new()
+    })
+}
+
+/// After an update, memberships granted by someone else survive our REVOKE (16+ tracks the
+/// grantor): say so instead of reporting success and diffing forever.
+async fn verify_applied(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
+    let observed = observe(pg, &spec.name)
         .await
         .map_err(|e| pg_unavailable(e.to_string()))?;
-    if me == spec.name || spec.managed_roles().contains(&me) {
+    let Some(o) = observed else {
         return Err(Diagnostic::error(
-            "Refusing to manage the provider's own login role",
-            format!(
-                "{:?} is the role the provider connects as. Managing it here could make it a member of {:?} and lock it out (on RDS, rds_iam members can only log in with IAM tokens).",
-                me, spec.iam_role
-            ),
+            "PostgreSQL user vanished",
+            format!("Role {:?} disappeared during the update.", spec.name),
         )
-        .at(AttributePath::root("name"))
         .into());
+    };
+    let mut left = Vec::new();
+    if !spec.iam_auth && o.member_of.contains(&spec.iam_role) {
+        left.push(spec.iam_role.clone());
     }
-    Ok(())
+    if left.is_empty() {
+        return Ok(());
+    }
+    Err(Diagnostic::error(
+        "Membership still present after REVOKE",
+        format!(
+            "{:?} is still a member of {} because another role granted it (PostgreSQL 16+ keeps one grant per grantor; the provider can revoke only its own). Revoke it as the granting role, e.g. REVOKE {} FROM {} GRANTED BY <grantor>.",
+            spec.name,
+            left.join(", "),
+            left.iter().map(|r| quote_ident(r)).collect::<Vec<_>>().join(", "),
+            quote_ident(&spec.name)
+        ),
+    )
+    .into())
 }
 
 fn validate_role_name(diags: &mut Diagnostics, path: AttributePath, v: &Value, what: &str) {
@@ -371,7 +446,7 @@ fn validate_role_name(diags: &mut Diagnostics, path: AttributePath, v: &Value, w
     }
 }
 
-fn validate_timeout(s: &str) -> bool {
+pub(crate) fn validate_timeout(s: &str) -> bool {
     let t = s.trim();
     let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim();
     let unit = t.get(digits.len()..).unwrap_or("").trim();
@@ -504,6 +579,17 @@ impl Resource for PostgresUser {
                 format!("{n} is not a whole number from -1 (no limit) up."),
             );
         }
+        if config
+            .get("search_path")
+            .as_list()
+            .is_some_and(|l| l.is_empty())
+        {
+            d.error_at(
+                AttributePath::root("search_path"),
+                "Invalid search_path",
+                "An empty list cannot be stored; omit search_path to keep the server default.",
+            );
+        }
         for (i, s) in config
             .get("search_path")
             .as_list()
@@ -511,7 +597,13 @@ impl Resource for PostgresUser {
             .iter()
             .enumerate()
         {
-            if let Some(s) = s.as_str()
+            if s.is_null() && !s.is_unknown() {
+                d.error_at(
+                    AttributePath::root("search_path").index(i),
+                    "Invalid search_path",
+                    "Schema names must not be null.",
+                );
+            } else if let Some(s) = s.as_str()
                 && validate_name(s).is_err()
             {
                 d.error_at(
@@ -613,7 +705,17 @@ impl Resource for PostgresUser {
                 ..StateResponse::default()
             };
         }
-        match pg.write(None, &create_sql(&spec)).await {
+        let mut sql = match create_preamble(&pg).await {
+            Ok(p) => p,
+            Err(e) => {
+                return StateResponse {
+                    diags: pg_unavailable(e.to_string()),
+                    ..StateResponse::default()
+                };
+            }
+        };
+        sql.extend(create_sql(&spec));
+        match pg.write(None, &sql).await {
             Ok(()) => StateResponse {
                 state: spec.to_value(),
                 ..StateResponse::default()
@@ -646,9 +748,16 @@ impl Resource for PostgresUser {
             };
         }
         match pg.write(None, &update_sql(&prior, &spec)).await {
-            Ok(()) => StateResponse {
-                state: spec.to_value(),
-                ..StateResponse::default()
+            Ok(()) => match verify_applied(&pg, &spec).await {
+                Ok(()) => StateResponse {
+                    state: spec.to_value(),
+                    ..StateResponse::default()
+                },
+                Err(diags) => StateResponse {
+                    state: req.prior_state,
+                    diags,
+                    ..StateResponse::default()
+                },
             },
             Err(e) => StateResponse {
                 state: req.prior_state,
@@ -739,8 +848,10 @@ async fn dependent_databases(pg: &Pg, name: &str) -> Result<Vec<String>, PgError
     let rows = pg
         .query(
             None,
-            "SELECT DISTINCT d.datname::text FROM pg_shdepend s \
-             JOIN pg_database d ON d.oid = s.dbid \
+            // dbid 0 = shared objects (databases, tablespaces the role owns): handled from
+            // the database we connect to.
+            "SELECT DISTINCT coalesce(d.datname, current_database())::text FROM pg_shdepend s \
+             LEFT JOIN pg_database d ON d.oid = s.dbid \
              JOIN pg_roles r ON r.oid = s.refobjid \
              WHERE s.refclassid = 'pg_authid'::regclass AND r.rolname = $1 \
              ORDER BY 1",
@@ -774,40 +885,63 @@ async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
         // REASSIGN / DROP OWNED need the privileges of the role being dropped. A
         // non-superuser admin borrows them only after the user has left the IAM role, so the
         // admin never gains rds_iam, even transitively.
-        let mut prep = Vec::new();
+        let mut revoked = Vec::new();
         if observed.member_of.contains(&spec.iam_role) {
-            prep.push(revoke(&spec.iam_role, &spec.name));
+            revoked.push(spec.iam_role.clone());
         }
-        for r in spec
-            .managed_roles()
-            .into_iter()
-            .filter(|r| observed.member_of.contains(*r))
-        {
-            prep.push(revoke(r, &spec.name));
+        revoked.extend(
+            spec.managed_roles()
+                .into_iter()
+                .filter(|r| observed.member_of.contains(*r))
+                .cloned(),
+        );
+        let prep: Vec<String> = revoked.iter().map(|r| revoke(r, &spec.name)).collect();
+        if !prep.is_empty() {
+            pg.write(None, &prep).await.map_err(|e| fail(&e))?;
         }
+        // Puts things back as they were if the clean-up cannot finish: the user keeps its
+        // access, the admin gives back what it borrowed.
+        let undo = |borrowed: bool| {
+            let mut sql: Vec<String> = revoked.iter().map(|r| grant(r, &spec.name)).collect();
+            if borrowed {
+                sql.insert(0, revoke(&spec.name, &me));
+            }
+            sql
+        };
+        let mut borrowed = false;
         if !superuser {
             let rows = pg
                 .query(
                     None,
-                    "SELECT pg_has_role(current_user, $1, 'USAGE')",
-                    &[&spec.name],
+                    "SELECT pg_has_role($1, $2, 'MEMBER'), pg_has_role(current_user, $1, 'USAGE')",
+                    &[&spec.name, &spec.iam_role],
                 )
                 .await
                 .map_err(|e| fail(&e))?;
-            let has = rows
-                .first()
-                .and_then(|r| r.try_get::<_, bool>(0).ok())
-                .unwrap_or(false);
-            if !has {
-                prep.push(format!(
-                    "GRANT {} TO {}",
-                    quote_ident(&spec.name),
-                    quote_ident(&me)
-                ));
+            let flag = |i: usize| {
+                rows.first()
+                    .and_then(|r| r.try_get::<_, bool>(i).ok())
+                    .unwrap_or(true)
+            };
+            if flag(0) {
+                let _ = pg.write(None, &undo(false)).await;
+                return Err(Diagnostic::error(
+                    "Cannot drop PostgreSQL user safely",
+                    format!(
+                        "{:?} is still a member of {:?} through a grant by another role or through a group. Borrowing its privileges for REASSIGN/DROP OWNED would make the provider's login {me:?} a member of {:?} too. Remove that membership first, or clean up the user's objects by hand.",
+                        spec.name, spec.iam_role, spec.iam_role
+                    ),
+                )
+                .into());
             }
-        }
-        if !prep.is_empty() {
-            pg.write(None, &prep).await.map_err(|e| fail(&e))?;
+            if !flag(1) {
+                let borrow = format!("GRANT {} TO {}", quote_ident(&spec.name), quote_ident(&me));
+                if let Err(e) = pg.write(None, &[borrow]).await {
+                    let _ = pg.write(None, &undo(false)).await;
+                    return Err(fail(&e));
+                }
+                borrowed = true;
+            }
         }
         for db in &dbs {
             let mut sql = Vec::new();
@@ -821,15 +955,17 @@ async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
             if spec.drop_owned {
                 sql.push(format!("DROP OWNED BY {}", quote_ident(&spec.name)));
             }
-            pg.write(Some(db), &sql).await.map_err(|e| {
-                Diagnostics::from(Diagnostic::error(
+            if let Err(e) = pg.write(Some(db), &sql).await {
+                let _ = pg.write(None, &undo(borrowed)).await;
+                return Err(Diagnostic::error(
                     "Cannot drop PostgreSQL user",
                     format!(
-                        "Cleaning up what {:?} owns in database {db:?} failed: {e}",
+                        "Cleaning up what {:?} owns in database {db:?} failed: {e}\n\nThe user's memberships were restored.",
                         spec.name
                     ),
-                ))
-            })?;
+                )
+                .into());
+            }
         }
     }
     match pg.write(None, std::slice::from_ref(&drop_role)).await {

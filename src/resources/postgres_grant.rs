@@ -1,0 +1,1497 @@
+//! `resource "rdsiam_postgres_grant"`: privileges of one role on a database, a schema, or
+//! tables / sequences / routines of a schema (listed, or every one). Additive by default: it
+//! grants, and on removal revokes, only the privileges it manages, so several grant resources
+//! on one object never fight. `authoritative = true` also revokes whatever else the role holds
+//! on the same targets. Reads answer from a per-database catalog snapshot
+//! ([`crate::pg::catalog`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_postgres::error::SqlState;
+
+use crate::pg::catalog::{Catalog, Object, Snapshot};
+use crate::pg::ident::{quote_ident, validate_name};
+use crate::pg::{Pg, PgError, PgSource};
+use crate::tfplugin::{
+    ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
+    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
+};
+
+pub struct PostgresGrant {
+    pub pg: Arc<dyn PgSource>,
+    /// Shared by every instance of the resource in this provider process.
+    pub catalog: Arc<Catalog>,
+}
+
+impl PostgresGrant {
+    pub fn new(pg: Arc<dyn PgSource>) -> Self {
+        PostgresGrant {
+            pg,
+            catalog: Arc::new(Catalog::new()),
+        }
+    }
+}
+
+/// The grantee name meaning PUBLIC (a role cannot be called `public`).
+const PUBLIC: &str = "public";
+/// `server_version_num` from which tables know MAINTAIN.
+const MAINTAIN_SINCE: i32 = 170_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ObjectType {
+    Database,
+    Schema,
+    Table,
+    Sequence,
+    Function,
+    Procedure,
+    Routine,
+}
+
+const OBJECT_TYPES: &[&str] = &[
+    "database",
+    "schema",
+    "table",
+    "sequence",
+    "function",
+    "procedure",
+    "routine",
+];
+
+impl ObjectType {
+    fn parse(s: &str) -> Option<ObjectType> {
+        Some(match s {
+            "database" => ObjectType::Database,
+            "schema" => ObjectType::Schema,
+            "table" => ObjectType::Table,
+            "sequence" => ObjectType::Sequence,
+            "function" => ObjectType::Function,
+            "procedure" => ObjectType::Procedure,
+            "routine" => ObjectType::Routine,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ObjectType::Database => "database",
+            ObjectType::Schema => "schema",
+            ObjectType::Table => "table",
+            ObjectType::Sequence => "sequence",
+            ObjectType::Function => "function",
+            ObjectType::Procedure => "procedure",
+            ObjectType::Routine => "routine",
+        }
+    }
+
+    /// Every privilege the type knows on any supported server (MAINTAIN: 17+).
+    fn known(self) -> &'static [&'static str] {
+        match self {
+            ObjectType::Database => &["CREATE", "CONNECT", "TEMPORARY"],
+            ObjectType::Schema => &["CREATE", "USAGE"],
+            ObjectType::Table => &[
+                "SELECT",
+                "INSERT",
+                "UPDATE",
+                "DELETE",
+                "TRUNCATE",
+                "REFERENCES",
+                "TRIGGER",
+                "MAINTAIN",
+            ],
+            ObjectType::Sequence => &["USAGE", "SELECT", "UPDATE"],
+            _ => &["EXECUTE"],
+        }
+    }
+
+    /// What `ALL` means on a server of `version`.
+    fn all(self, version: i32) -> BTreeSet<String> {
+        self.known()
+            .iter()
+            .filter(|p| **p != "MAINTAIN" || version >= MAINTAIN_SINCE)
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    /// Catalog kinds that count as this type: relkind or prokind.
+    fn kinds(self) -> &'static [&'static str] {
+        match self {
+            ObjectType::Table => &["r", "v", "m", "f", "p"],
+            ObjectType::Sequence => &["S"],
+            // ALL FUNCTIONS covers aggregates and window functions, not procedures.
+            ObjectType::Function => &["f", "a", "w"],
+            ObjectType::Procedure => &["p"],
+            ObjectType::Routine => &["f", "a", "w", "p"],
+            _ => &[],
+        }
+    }
+
+    fn is_routine(self) -> bool {
+        matches!(
+            self,
+            ObjectType::Function | ObjectType::Procedure | ObjectType::Routine
+        )
+    }
+
+    /// `ALL … IN SCHEMA` keyword.
+    fn plural(self) -> &'static str {
+        match self {
+            ObjectType::Table => "TABLES",
+            ObjectType::Sequence => "SEQUENCES",
+            ObjectType::Function => "FUNCTIONS",
+            ObjectType::Procedure => "PROCEDURES",
+            _ => "ROUTINES",
+        }
+    }
+}
+
+/// The resource's desired or recorded state as plain Rust.
+#[derive(Clone, Debug, PartialEq)]
+struct GrantSpec {
+    role: String,
+    database: String,
+    object_type: ObjectType,
+    schema: Option<String>,
+    /// None or empty: every object of the type in the schema.
+    objects: Option<Vec<String>>,
+    privileges: BTreeSet<String>,
+    with_grant_option: bool,
+    authoritative: bool,
+}
+
+impl GrantSpec {
+    fn from_value(v: &Value) -> Result<GrantSpec, String> {
+        let text = |n: &str| v.get(n).as_str().map(str::to_string);
+        let strings = |n: &str| -> Option<Vec<String>> {
+            v.get(n).as_list().map(|l| {
+                l.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+        };
+        let ty = text("object_type").unwrap_or_default();
+        Ok(GrantSpec {
+            role: text("role").unwrap_or_default(),
+            database: text("database").unwrap_or_default(),
+            object_type: ObjectType::parse(&ty)
+                .ok_or_else(|| format!("unknown object_type {ty:?}"))?,
+            schema: text("schema"),
+            objects: strings("objects"),
+            privileges: strings("privileges")
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            with_grant_option: v.get("with_grant_option").as_bool().unwrap_or(false),
+            authoritative: v.get("authoritative").as_bool().unwrap_or(false),
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        Value::object([
+            ("id", Value::string(self.id())),
+            ("role", Value::string(&self.role)),
+            ("database", Value::string(&self.database)),
+            ("object_type", Value::string(self.object_type.name())),
+            (
+                "schema",
+                self.schema
+                    .clone()
+                    .map(Value::String)
+                    .unwrap_or(Value::Null),
+            ),
+            (
+                "objects",
+                self.objects
+                    .clone()
+                    .map(Value::list_of_strings)
+                    .unwrap_or(Value::Null),
+            ),
+            (
+                "privileges",
+                Value::Set(self.privileges.iter().map(Value::string).collect()),
+            ),
+            ("with_grant_option", Value::bool(self.with_grant_option)),
+            ("authoritative", Value::bool(self.authoritative)),
+        ])
+    }
+
+    /// The listed objects; empty means every object of the type.
+    fn listed(&self) -> &[String] {
+        self.objects.as_deref().unwrap_or_default()
+    }
+
+    fn id(&self) -> String {
+        format_id(&[
+            &self.role,
+            &self.database,
+            self.object_type.name(),
+            self.schema.as_deref().unwrap_or(""),
+            &join_list(self.listed()),
+        ])
+    }
+
+    /// The managed privileges with `ALL` expanded for the server.
+    fn managed(&self, version: i32) -> BTreeSet<String> {
+        if self.privileges.contains("ALL") {
+            self.object_type.all(version)
+        } else {
+            self.privileges.clone()
+        }
+    }
+
+    fn grantee_sql(&self) -> String {
+        if self.role == PUBLIC {
+            "PUBLIC".to_string()
+        } else {
+            quote_ident(&self.role)
+        }
+    }
+
+    fn grantee(&self) -> Option<&str> {
+        (self.role != PUBLIC).then_some(self.role.as_str())
+    }
+}
+
+// ---- import ID: fields joined by `|`, lists by `,`, each name percent-encoded ----
+
+/// Encodes what would break the format (`%`, `|`, `,`) and control characters; everything
+/// else (`@`, `.`, `/`, quotes, case, non-ASCII) stays readable.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == '%' || c == '|' || c == ',' || c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent escape at byte {i} of {s:?}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{s:?} does not decode to UTF-8"))
+}
+
+fn join_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| encode(s))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn split_list(s: &str) -> Result<Vec<String>, String> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',').map(decode).collect()
+}
+
+/// Fields are encoded except pre-joined lists, whose elements already are.
+fn format_id(fields: &[&str]) -> String {
+    let last = fields.len().saturating_sub(1);
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| if i == last { f.to_string() } else { encode(f) })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+const ID_FORMAT: &str = "role|database|object_type|schema|objects[|privileges[|options]]: \
+     lists comma-separated, `%`, `|`, `,` and control characters percent-encoded (`%25`, `%7C`, \
+     `%2C`); empty schema for database and schema-less grants, empty objects for every object; \
+     privileges omitted = what the role holds now; options: `authoritative`";
+
+/// What an import ID says; privileges None = take what the role holds.
+struct ImportId {
+    spec: GrantSpec,
+    privileges_given: bool,
+}
+
+fn parse_import_id(id: &str) -> Result<ImportId, String> {
+    let fields: Vec<&str> = id.split('|').collect();
+    if !(5..=7).contains(&fields.len()) {
+        return Err(format!(
+            "expected 5 to 7 `|`-separated fields, found {}",
+            fields.len()
+        ));
+    }
+    let field = |i: usize| fields.get(i).copied().unwrap_or("");
+    let ty = decode(field(2))?;
+    let object_type = ObjectType::parse(&ty).ok_or_else(|| {
+        format!(
+            "object_type {ty:?} is not one of {}",
+            OBJECT_TYPES.join(", ")
+        )
+    })?;
+    let schema = decode(field(3))?;
+    let objects = split_list(field(4))?;
+    let privileges: BTreeSet<String> = split_list(field(5))?.into_iter().collect();
+    let options = split_list(field(6))?;
+    let mut authoritative = false;
+    for o in &options {
+        match o.as_str() {
+            "authoritative" => authoritative = true,
+            other => return Err(format!("unknown option {other:?} (known: authoritative)")),
+        }
+    }
+    let privileges_given = !privileges.is_empty();
+    Ok(ImportId {
+        spec: GrantSpec {
+            role: decode(field(0))?,
+            database: decode(field(1))?,
+            object_type,
+            schema: (!schema.is_empty()).then_some(schema),
+            objects: (!objects.is_empty()).then_some(objects),
+            privileges,
+            with_grant_option: false,
+            authoritative,
+        },
+        privileges_given,
+    })
+}
+
+// ---- reading: what the catalog says, kept to what the resource manages ----
+
+/// Privileges (with grant option) the role holds on each target; None when the container
+/// (the database or the schema) is gone, which means the grant is gone too.
+fn held(snap: &Snapshot, spec: &GrantSpec) -> Option<Vec<BTreeMap<String, bool>>> {
+    let grantee = spec.grantee();
+    match spec.object_type {
+        ObjectType::Database => snap
+            .databases
+            .get(&spec.database)
+            .map(|o| vec![o.privileges_of(grantee)]),
+        ObjectType::Schema => snap
+            .schemas
+            .get(spec.schema.as_deref().unwrap_or_default())
+            .map(|o| vec![o.privileges_of(grantee)]),
+        ty => {
+            let schema = spec.schema.as_deref().unwrap_or_default();
+            snap.schemas.get(schema)?;
+            let pool = if ty.is_routine() {
+                snap.routines.get(schema)
+            } else {
+                snap.relations.get(schema)
+            };
+            let of_type: Vec<&Object> = pool
+                .into_iter()
+                .flatten()
+                .filter(|o| ty.kinds().contains(&o.sub.as_str()))
+                .collect();
+            let listed = spec.listed();
+            if listed.is_empty() {
+                return Some(of_type.iter().map(|o| o.privileges_of(grantee)).collect());
+            }
+            let mut out = Vec::new();
+            for name in listed {
+                let matching: Vec<&&Object> = of_type.iter().filter(|o| &o.name == name).collect();
+                if matching.is_empty() {
+                    // A listed object that does not exist holds nothing: drift, and the
+                    // repairing GRANT names the missing object in its error.
+                    out.push(BTreeMap::new());
+                }
+                // Every overload of a routine name counts.
+                out.extend(matching.iter().map(|o| o.privileges_of(grantee)));
+            }
+            Some(out)
+        }
+    }
+}
+
+/// The state as the database sees it. Additive: only managed privileges count, and one counts
+/// as held only where every target holds it (new objects lacking it are drift). Authoritative:
+/// anything else the role holds on a target shows up too, so the plan revokes it.
+fn observed(spec: &GrantSpec, held: &[BTreeMap<String, bool>], version: i32) -> GrantSpec {
+    let managed = spec.managed(version);
+    let on_all: BTreeSet<String> = managed
+        .iter()
+        .filter(|p| held.iter().all(|h| h.contains_key(*p)))
+        .cloned()
+        .collect();
+    let mut extra = BTreeSet::new();
+    let mut extra_grant_option = false;
+    if spec.authoritative {
+        for h in held {
+            for (p, grantable) in h {
+                if !managed.contains(p) {
+                    extra.insert(p.clone());
+                } else if *grantable {
+                    extra_grant_option = true;
+                }
+            }
+        }
+    }
+    let privileges = if on_all == managed && extra.is_empty() {
+        spec.privileges.clone() // keeps `ALL` as written
+    } else {
+        on_all.union(&extra).cloned().collect()
+    };
+    let with_grant_option = if spec.with_grant_option {
+        held.iter().all(|h| {
+            h.iter()
+                .filter(|(p, _)| managed.contains(*p))
+                .all(|(_, g)| *g)
+        })
+    } else {
+        extra_grant_option
+    };
+    GrantSpec {
+        privileges,
+        with_grant_option,
+        ..spec.clone()
+    }
+}
+
+// ---- writing ----
+
+/// `DATABASE "d"`, `ALL TABLES IN SCHEMA "s"`, `TABLE "s"."a", "s"."b"`,
+/// `ROUTINE "s"."f"(integer, text)`. `signatures` are the listed routines' overloads.
+fn target_sql(spec: &GrantSpec, signatures: &[(String, String)]) -> String {
+    let schema = spec.schema.as_deref().unwrap_or_default();
+    let listed = spec.listed();
+    match spec.object_type {
+        ObjectType::Database => format!("DATABASE {}", quote_ident(&spec.database)),
+        ObjectType::Schema => format!("SCHEMA {}", quote_ident(schema)),
+        ty if listed.is_empty() => {
+            format!("ALL {} IN SCHEMA {}", ty.plural(), quote_ident(schema))
+        }
+        ty if ty.is_routine() => format!(
+            // ROUTINE names functions, aggregates and procedures alike.
+            "ROUTINE {}",
+            signatures
+                .iter()
+                .map(|(name, args)| format!(
+                    "{}.{}({args})",
+                    quote_ident(schema),
+                    quote_ident(name)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ty => format!(
+            "{} {}",
+            if ty == ObjectType::Sequence {
+                "SEQUENCE"
+            } else {
+                "TABLE"
+            },
+            listed
+                .iter()
+                .map(|o| format!("{}.{}", quote_ident(schema), quote_ident(o)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `ALL PRIVILEGES` or a list of known privilege keywords (never free text).
+fn privileges_sql(ty: ObjectType, privileges: &BTreeSet<String>) -> Option<String> {
+    if privileges.contains("ALL") {
+        return Some("ALL PRIVILEGES".into());
+    }
+    let known: Vec<&str> = ty
+        .known()
+        .iter()
+        .copied()
+        .filter(|p| privileges.contains(*p))
+        .collect();
+    (!known.is_empty()).then(|| known.join(", "))
+}
+
+fn grant_sql(spec: &GrantSpec, target: &str) -> Option<String> {
+    privileges_sql(spec.object_type, &spec.privileges).map(|p| {
+        format!(
+            "GRANT {p} ON {target} TO {}{}",
+            spec.grantee_sql(),
+            if spec.with_grant_option {
+                " WITH GRANT OPTION"
+            } else {
+                ""
+            }
+        )
+    })
+}
+
+fn revoke_all_sql(spec: &GrantSpec, target: &str) -> String {
+    format!(
+        "REVOKE ALL PRIVILEGES ON {target} FROM {}",
+        spec.grantee_sql()
+    )
+}
+
+fn create_sql(spec: &GrantSpec, target: &str) -> Vec<String> {
+    let mut sql = Vec::new();
+    if spec.authoritative {
+        sql.push(revoke_all_sql(spec, target));
+    }
+    sql.extend(grant_sql(spec, target));
+    sql
+}
+
+/// From `prior` (as the last read saw it) to `to`. The GRANT is always repeated: it is
+/// idempotent and repairs objects that lost a privilege.
+fn update_sql(prior: &GrantSpec, to: &GrantSpec, target: &str, version: i32) -> Vec<String> {
+    if to.authoritative {
+        return create_sql(to, target);
+    }
+    let mut sql = Vec::new();
+    let (old, new) = (prior.managed(version), to.managed(version));
+    let dropped: BTreeSet<String> = old.difference(&new).cloned().collect();
+    if let Some(p) = privileges_sql(to.object_type, &dropped) {
+        sql.push(format!("REVOKE {p} ON {target} FROM {}", to.grantee_sql()));
+    }
+    if prior.with_grant_option && !to.with_grant_option {
+        let kept: BTreeSet<String> = old.intersection(&new).cloned().collect();
+        if let Some(p) = privileges_sql(to.object_type, &kept) {
+            sql.push(format!(
+                "REVOKE GRANT OPTION FOR {p} ON {target} FROM {}",
+                to.grantee_sql()
+            ));
+        }
+    }
+    sql.extend(grant_sql(to, target));
+    sql
+}
+
+fn delete_sql(spec: &GrantSpec, target: &str) -> Vec<String> {
+    if spec.authoritative {
+        return vec![revoke_all_sql(spec, target)];
+    }
+    privileges_sql(spec.object_type, &spec.privileges)
+        .map(|p| format!("REVOKE {p} ON {target} FROM {}", spec.grantee_sql()))
+        .into_iter()
+        .collect()
+}
+
+const SIGNATURES: &str = "SELECT p.proname::text, oidvectortypes(p.proargtypes) \
+     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+     WHERE n.nspname = $1 AND p.proname = ANY($2) AND p.prokind::text = ANY($3) \
+     ORDER BY 1, 2";
+
+/// Every overload of the listed routine names; an error names any that does not exist.
+async fn signatures(pg: &Pg, spec: &GrantSpec) -> Result<Vec<(String, String)>, PgError> {
+    let ty = spec.object_type;
+    if !ty.is_routine() || spec.listed().is_empty() {
+        return Ok(Vec::new());
+    }
+    let schema = spec.schema.clone().unwrap_or_default();
+    let names: Vec<String> = spec.listed().to_vec();
+    let kinds: Vec<String> = ty.kinds().iter().map(|k| k.to_string()).collect();
+    let rows = pg
+        .query(Some(&spec.database), SIGNATURES, &[&schema, &names, &kinds])
+        .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let name: String = r.try_get(0).map_err(|e| decode_err(&e))?;
+        let args: String = r.try_get(1).map_err(|e| decode_err(&e))?;
+        out.push((name, args));
+    }
+    if let Some(missing) = names.iter().find(|n| !out.iter().any(|(o, _)| o == *n)) {
+        return Err(PgError {
+            message: format!(
+                "no {} named {:?} in schema {:?}",
+                ty.name(),
+                missing,
+                schema
+            ),
+            code: Some(SqlState::UNDEFINED_FUNCTION.code().to_string()),
+        });
+    }
+    Ok(out)
+}
+
+fn decode_err(e: &tokio_postgres::Error) -> PgError {
+    PgError {
+        message: format!("unexpected catalog row: {e}"),
+        code: None,
+    }
+}
+
+/// The connection failed because the database does not exist.
+fn database_missing(e: &PgError) -> bool {
+    e.is(&SqlState::INVALID_CATALOG_NAME) || e.message.contains("SQLSTATE 3D000")
+}
+
+/// The grant's object or role is gone: nothing left to revoke.
+fn target_missing(e: &PgError) -> bool {
+    database_missing(e)
+        || [
+            SqlState::UNDEFINED_TABLE,
+            SqlState::UNDEFINED_FUNCTION,
+            SqlState::INVALID_SCHEMA_NAME,
+            SqlState::UNDEFINED_OBJECT,
+            SqlState::UNDEFINED_DATABASE,
+        ]
+        .iter()
+        .any(|s| e.is(s))
+}
+
+fn pg_unavailable(e: String) -> Diagnostics {
+    Diagnostic::error("PostgreSQL is not available", e).into()
+}
+
+fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
+    let mut detail = format!(
+        "{action} of {} on {} in database {:?} for {:?} failed: {e}",
+        spec.privileges
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        spec.object_type.name(),
+        spec.database,
+        spec.role
+    );
+    if e.is(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        detail.push_str(
+            "\n\nThe provider's login role may grant a privilege only on objects it owns (or \
+             whose owning role it is a member of), or where it holds the privilege WITH GRANT \
+             OPTION. Create the objects as that role (or a role it belongs to), or have their \
+             owner grant it the privileges WITH GRANT OPTION.",
+        );
+    } else if e.is(&SqlState::UNDEFINED_OBJECT) {
+        detail.push_str("\n\nThe role does not exist (names are case-sensitive).");
+    } else if e.is(&SqlState::DEPENDENT_PRIVILEGE_DESCRIPTORS_STILL_EXIST) {
+        detail.push_str(
+            "\n\nThe role passed these privileges on WITH GRANT OPTION; revoke those grants \
+             first (the provider never revokes with CASCADE).",
+        );
+    }
+    Diagnostic::error(format!("Cannot {action} PostgreSQL privileges"), detail).into()
+}
+
+// ---- validation ----
+
+fn check_name(d: &mut Diagnostics, path: AttributePath, v: &Value, what: &str, required: bool) {
+    match v.as_str() {
+        Some(s) => {
+            if let Err(e) = validate_name(s) {
+                d.error_at(path, format!("Invalid {what}"), format!("{s:?} {e}"));
+            }
+        }
+        None if required && v.is_null() => d.error_at(
+            path,
+            format!("Missing {what}"),
+            format!("{what} is required here"),
+        ),
+        None => {}
+    }
+}
+
+fn validate_config(config: &Value) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    check_name(
+        &mut d,
+        AttributePath::root("role"),
+        config.get("role"),
+        "role",
+        true,
+    );
+    check_name(
+        &mut d,
+        AttributePath::root("database"),
+        config.get("database"),
+        "database",
+        true,
+    );
+    let ty = match config.get("object_type").as_str() {
+        Some(s) => match ObjectType::parse(s) {
+            Some(t) => Some(t),
+            None => {
+                d.error_at(
+                    AttributePath::root("object_type"),
+                    "Invalid object_type",
+                    format!("{s:?} is not one of {}.", OBJECT_TYPES.join(", ")),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let schema = config.get("schema");
+    let objects = config.get("objects");
+    if let Some(ty) = ty {
+        match ty {
+            ObjectType::Database => {
+                for (n, v) in [("schema", schema), ("objects", objects)] {
+                    if !v.is_null() && !v.is_unknown() {
+                        d.error_at(
+                            AttributePath::root(n),
+                            format!("Unexpected {n}"),
+                            format!(
+                                "object_type = \"database\" grants on the database named in `database`; remove {n}."
+                            ),
+                        );
+                    }
+                }
+            }
+            ObjectType::Schema => {
+                check_name(
+                    &mut d,
+                    AttributePath::root("schema"),
+                    schema,
+                    "schema",
+                    true,
+                );
+                if !objects.is_null() && !objects.is_unknown() {
+                    d.error_at(
+                        AttributePath::root("objects"),
+                        "Unexpected objects",
+                        "object_type = \"schema\" grants on the schema named in `schema`; remove objects (one resource per schema).",
+                    );
+                }
+            }
+            _ => {
+                check_name(
+                    &mut d,
+                    AttributePath::root("schema"),
+                    schema,
+                    "schema",
+                    true,
+                );
+                for (i, o) in objects.as_list().unwrap_or_default().iter().enumerate() {
+                    check_name(
+                        &mut d,
+                        AttributePath::root("objects").index(i),
+                        o,
+                        "object name",
+                        true,
+                    );
+                }
+            }
+        }
+    }
+    let privileges = config.get("privileges");
+    if let Some(list) = privileges.as_list() {
+        let path = AttributePath::root("privileges");
+        if list.is_empty() {
+            d.error_at(
+                path.clone(),
+                "Invalid privileges",
+                "at least one privilege (or ALL) is required",
+            );
+        }
+        let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+        if names.contains(&"ALL") && names.len() > 1 {
+            d.error_at(
+                path.clone(),
+                "Invalid privileges",
+                "ALL already means every privilege; list it alone",
+            );
+        }
+        if let Some(ty) = ty {
+            for p in names.iter().filter(|p| **p != "ALL") {
+                if !ty.known().contains(p) {
+                    let hint = if ty.known().contains(&p.to_ascii_uppercase().as_str()) {
+                        " Privileges are written in upper case.".to_string()
+                    } else if p.eq_ignore_ascii_case("TEMP") {
+                        " Write TEMPORARY.".to_string()
+                    } else {
+                        String::new()
+                    };
+                    d.error_at(
+                        path.clone(),
+                        "Invalid privileges",
+                        format!(
+                            "{p:?} is not a privilege on a {}: use {} or ALL.{hint}",
+                            ty.name(),
+                            ty.known().join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if config.get("role").as_str() == Some("PUBLIC") {
+        d.error_at(
+            AttributePath::root("role"),
+            "Invalid role",
+            "write PUBLIC as \"public\" (a role named \"PUBLIC\" is refused to avoid confusion)",
+        );
+    }
+    d
+}
+
+// ---- the resource ----
+
+impl PostgresGrant {
+    async fn snapshot(&self, pg: &Pg, database: &str) -> Result<Arc<Snapshot>, PgError> {
+        self.catalog.snapshot(pg, database).await
+    }
+
+    /// Runs `sql` in the grant's database and forgets the database's snapshot.
+    async fn write(&self, pg: &Pg, database: &str, sql: &[String]) -> Result<(), PgError> {
+        if sql.is_empty() {
+            return Ok(());
+        }
+        let res = pg.write(Some(database), sql).await;
+        self.catalog.invalidate(database);
+        res
+    }
+
+    async fn apply(&self, prior: Option<&GrantSpec>, spec: &GrantSpec) -> Result<(), Diagnostics> {
+        let action = if prior.is_some() { "update" } else { "grant" };
+        let pg = self.pg.pg().await.map_err(pg_unavailable)?;
+        let fail = |e: &PgError| write_error(action, spec, e);
+        let sigs = signatures(&pg, spec).await.map_err(|e| fail(&e))?;
+        let target = target_sql(spec, &sigs);
+        let sql = match prior {
+            None => create_sql(spec, &target),
+            Some(prior) => {
+                let version = self
+                    .catalog
+                    .server_version(&pg, &spec.database)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                update_sql(prior, spec, &target, version)
+            }
+        };
+        self.write(&pg, &spec.database, &sql)
+            .await
+            .map_err(|e| fail(&e))
+    }
+}
+
+#[async_trait]
+impl Resource for PostgresGrant {
+    fn type_name(&self) -> &'static str {
+        "rdsiam_postgres_grant"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            Block::new(
+                "Privileges of one role on a database, a schema, or tables / sequences / \
+                 functions / procedures / routines of a schema. **Additive** by default: grants, \
+                 and on removal or destroy revokes, only the privileges listed here, so several \
+                 grant resources on one object never fight; drift is reported only for those \
+                 privileges. With `objects` omitted the grant covers every object of the type \
+                 in the schema (`GRANT … ON ALL TABLES IN SCHEMA`), and an object that lacks a \
+                 privilege — including one created later — shows as drift, repaired by the \
+                 next apply (use `rdsiam_postgres_default_privileges` for future objects). An \
+                 owner's implicit privileges count as held.\n\nImport ID: \
+                 `role|database|object_type|schema|objects[|privileges[|authoritative]]`, lists \
+                 comma-separated, `%`, `|` and `,` percent-encoded.",
+            )
+            .attr(
+                Attribute::string("id")
+                    .computed()
+                    .description("`role|database|object_type|schema|objects`, percent-encoded as in the import ID."),
+            )
+            .attr(
+                Attribute::string("role")
+                    .required()
+                    .requires_replace()
+                    .description("The grantee, kept exactly (case, dots, `@`, quotes); `public` means PUBLIC."),
+            )
+            .attr(
+                Attribute::string("database")
+                    .required()
+                    .requires_replace()
+                    .description("The database the objects live in (for `object_type = \"database\"`, the database granted on)."),
+            )
+            .attr(
+                Attribute::string("object_type")
+                    .required()
+                    .requires_replace()
+                    .description("`database`, `schema`, `table` (tables, views, materialized views, foreign and partitioned tables), `sequence`, `function` (with aggregates), `procedure` or `routine` (all three)."),
+            )
+            .attr(
+                Attribute::string("schema")
+                    .optional()
+                    .requires_replace()
+                    .description("The schema: the object granted on for `object_type = \"schema\"`, the objects' schema otherwise; not allowed for `database`."),
+            )
+            .attr(
+                Attribute::list_of("objects", Type::String)
+                    .optional()
+                    .requires_replace()
+                    .description("Object names in `schema`; omitted (or empty) = every object of the type. A function name covers all its overloads. Not allowed for `database` and `schema`."),
+            )
+            .attr(
+                Attribute::set_of("privileges", Type::String)
+                    .required()
+                    .description("Upper-case privileges valid for the object type, or `ALL` alone (compared as every privilege the server knows for the type: PostgreSQL 17 adds `MAINTAIN` on tables). Changed in place."),
+            )
+            .attr(
+                Attribute::bool("with_grant_option")
+                    .optional()
+                    .computed()
+                    .description("Grant WITH GRANT OPTION (default `false`). Changed in place."),
+            )
+            .attr(
+                Attribute::bool("authoritative")
+                    .optional()
+                    .computed()
+                    .description("Also revoke every other privilege the role holds on the same targets, now and on destroy (default `false`). Only one resource per role and target should be authoritative. Changed in place."),
+            ),
+        )
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        validate_config(config)
+    }
+
+    async fn plan(&self, _ctx: &Ctx, req: PlanRequest) -> PlanResponse {
+        let (mut planned, requires_replace) = crate::tfplugin::schema::default_plan(
+            &self.schema(),
+            &req.prior_state,
+            &req.proposed_new_state,
+            &req.config,
+        );
+        if !planned.is_null() {
+            for k in ["with_grant_option", "authoritative"] {
+                if req.config.get(k).is_null() {
+                    planned.set_attr(k, Value::bool(false));
+                }
+            }
+            // The ID is known at plan time when every identifying attribute is.
+            let identity = ["role", "database", "object_type", "schema", "objects"];
+            if identity.iter().all(|k| planned.get(k).is_wholly_known())
+                && let Ok(spec) = GrantSpec::from_value(&planned)
+            {
+                planned.set_attr("id", Value::string(spec.id()));
+            }
+        }
+        PlanResponse {
+            planned_state: planned,
+            requires_replace,
+            planned_private: req.prior_private,
+            diags: Diagnostics::new(),
+        }
+    }
+
+    async fn read(&self, _ctx: &Ctx, req: ReadRequest) -> StateResponse {
+        let keep = |diags: Diagnostics| StateResponse {
+            state: req.state.clone(),
+            private: req.private.clone(),
+            diags,
+        };
+        let recorded = match GrantSpec::from_value(&req.state) {
+            Ok(s) => s,
+            Err(e) => return keep(Diagnostic::error("Invalid state", e).into()),
+        };
+        let pg = match self.pg.pg().await {
+            Ok(pg) => pg,
+            Err(e) => return keep(pg_unavailable(e)),
+        };
+        let snap = match self.snapshot(&pg, &recorded.database).await {
+            Ok(s) => s,
+            // The database is gone, and the grant with it: Terraform plans to create it.
+            Err(e) if database_missing(&e) => return StateResponse::default(),
+            Err(e) => {
+                return keep(
+                    Diagnostic::error(
+                        "Cannot read PostgreSQL privileges",
+                        format!("Reading the catalog of {:?} failed: {e}", recorded.database),
+                    )
+                    .into(),
+                );
+            }
+        };
+        match held(&snap, &recorded) {
+            Some(h) => StateResponse {
+                state: observed(&recorded, &h, snap.version).to_value(),
+                private: req.private,
+                diags: Diagnostics::new(),
+            },
+            None => StateResponse::default(),
+        }
+    }
+
+    async fn create(&self, _ctx: &Ctx, req: ApplyRequest) -> StateResponse {
+        let spec = match GrantSpec::from_value(&req.planned_state) {
+            Ok(s) => s,
+            Err(e) => {
+                return StateResponse {
+                    diags: Diagnostic::error("Invalid plan", e).into(),
+                    ..StateResponse::default()
+                };
+            }
+        };
+        match self.apply(None, &spec).await {
+            Ok(()) => StateResponse {
+                state: spec.to_value(),
+                ..StateResponse::default()
+            },
+            Err(diags) => StateResponse {
+                diags,
+                ..StateResponse::default()
+            },
+        }
+    }
+
+    async fn update(&self, _ctx: &Ctx, req: ApplyRequest) -> StateResponse {
+        let specs = GrantSpec::from_value(&req.prior_state)
+            .and_then(|p| GrantSpec::from_value(&req.planned_state).map(|s| (p, s)));
+        let (prior, spec) = match specs {
+            Ok(x) => x,
+            Err(e) => {
+                return StateResponse {
+                    state: req.prior_state,
+                    diags: Diagnostic::error("Invalid plan", e).into(),
+                    ..StateResponse::default()
+                };
+            }
+        };
+        match self.apply(Some(&prior), &spec).await {
+            Ok(()) => StateResponse {
+                state: spec.to_value(),
+                ..StateResponse::default()
+            },
+            Err(diags) => StateResponse {
+                state: req.prior_state,
+                diags,
+                ..StateResponse::default()
+            },
+        }
+    }
+
+    async fn delete(&self, _ctx: &Ctx, req: ApplyRequest) -> Diagnostics {
+        let spec = match GrantSpec::from_value(&req.prior_state) {
+            Ok(s) => s,
+            Err(e) => return Diagnostic::error("Invalid state", e).into(),
+        };
+        let pg = match self.pg.pg().await {
+            Ok(pg) => pg,
+            Err(e) => return pg_unavailable(e),
+        };
+        let fail = |e: &PgError| write_error("revoke", &spec, e);
+        let sigs = match signatures(&pg, &spec).await {
+            Ok(s) => s,
+            Err(e) if target_missing(&e) => {
+                // Some listed routines are gone: revoke on those that remain.
+                match remaining_signatures(&pg, &spec).await {
+                    Ok(s) if s.is_empty() => return Diagnostics::new(),
+                    Ok(s) => s,
+                    Err(e) if target_missing(&e) => return Diagnostics::new(),
+                    Err(e) => return fail(&e),
+                }
+            }
+            Err(e) => return fail(&e),
+        };
+        let target = target_sql(&spec, &sigs);
+        match self
+            .write(&pg, &spec.database, &delete_sql(&spec, &target))
+            .await
+        {
+            Ok(()) => Diagnostics::new(),
+            Err(e) if target_missing(&e) => self.delete_remaining(&pg, &spec).await,
+            Err(e) => fail(&e),
+        }
+    }
+
+    async fn import(&self, _ctx: &Ctx, id: &str) -> ImportResponse {
+        let fail = |summary: &str, detail: String| ImportResponse {
+            states: Vec::new(),
+            diags: Diagnostic::error(summary.to_string(), detail).into(),
+        };
+        let parsed = match parse_import_id(id) {
+            Ok(p) => p,
+            Err(e) => {
+                return fail(
+                    "Invalid import ID",
+                    format!("{id:?}: {e}.\n\nFormat: {ID_FORMAT}."),
+                );
+            }
+        };
+        let mut spec = parsed.spec;
+        let mut config = spec.to_value();
+        if !parsed.privileges_given {
+            config.set_attr("privileges", Value::Set(vec![Value::string("ALL")]));
+        }
+        let invalid = validate_config(&config);
+        if invalid.has_errors() {
+            let text = invalid
+                .0
+                .iter()
+                .map(|d| format!("{}: {}", d.summary, d.detail))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return fail(
+                "Invalid import ID",
+                format!("{id:?}: {text}\n\nFormat: {ID_FORMAT}."),
+            );
+        }
+        let pg = match self.pg.pg().await {
+            Ok(pg) => pg,
+            Err(e) => {
+                return ImportResponse {
+                    states: Vec::new(),
+                    diags: pg_unavailable(e),
+                };
+            }
+        };
+        let snap = match self.snapshot(&pg, &spec.database).await {
+            Ok(s) => s,
+            Err(e) => return fail("Cannot import PostgreSQL privileges", e.to_string()),
+        };
+        let Some(h) = held(&snap, &spec) else {
+            return fail(
+                "Cannot import PostgreSQL privileges",
+                format!(
+                    "The {} {:?} does not exist.",
+                    if spec.object_type == ObjectType::Database {
+                        "database"
+                    } else {
+                        "schema"
+                    },
+                    if spec.object_type == ObjectType::Database {
+                        &spec.database
+                    } else {
+                        spec.schema.as_deref().unwrap_or_default()
+                    }
+                ),
+            );
+        };
+        if !parsed.privileges_given {
+            // What every target holds, as explicit names.
+            let all = spec.object_type.all(snap.version);
+            spec.privileges = all
+                .into_iter()
+                .filter(|p| h.iter().all(|x| x.contains_key(p)))
+                .collect();
+            if spec.privileges.is_empty() {
+                return fail(
+                    "Cannot import PostgreSQL privileges",
+                    format!(
+                        "{:?} holds no privilege on every target of {id:?}.",
+                        spec.role
+                    ),
+                );
+            }
+        }
+        let managed = spec.managed(snap.version);
+        spec.with_grant_option = !h.is_empty()
+            && h.iter()
+                .all(|x| managed.iter().all(|p| x.get(p) == Some(&true)));
+        ImportResponse {
+            states: vec![observed(&spec, &h, snap.version).to_value()],
+            diags: Diagnostics::new(),
+        }
+    }
+}
+
+/// The listed routines' overloads that still exist (none missing is an error here).
+async fn remaining_signatures(pg: &Pg, spec: &GrantSpec) -> Result<Vec<(String, String)>, PgError> {
+    let schema = spec.schema.clone().unwrap_or_default();
+    let names: Vec<String> = spec.listed().to_vec();
+    let kinds: Vec<String> = spec
+        .object_type
+        .kinds()
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    let rows = pg
+        .query(Some(&spec.database), SIGNATURES, &[&schema, &names, &kinds])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0).map_err(|e| decode_err(&e))?,
+                r.try_get(1).map_err(|e| decode_err(&e))?,
+            ))
+        })
+        .collect()
+}
+
+impl PostgresGrant {
+    /// Destroy after a REVOKE failed on a missing object: revoke on the listed objects that
+    /// still exist; nothing left means nothing to do.
+    async fn delete_remaining(&self, pg: &Pg, spec: &GrantSpec) -> Diagnostics {
+        let fail = |e: &PgError| write_error("revoke", spec, e);
+        let snap = match self.snapshot(pg, &spec.database).await {
+            Ok(s) => s,
+            Err(e) if database_missing(&e) => return Diagnostics::new(),
+            Err(e) => return fail(&e),
+        };
+        if held(&snap, spec).is_none() || spec.listed().is_empty() || spec.object_type.is_routine()
+        {
+            return Diagnostics::new();
+        }
+        let schema = spec.schema.as_deref().unwrap_or_default();
+        let existing: Vec<String> =
+            spec.listed()
+                .iter()
+                .filter(|n| {
+                    snap.relations.get(schema).into_iter().flatten().any(|o| {
+                        &&o.name == n && spec.object_type.kinds().contains(&o.sub.as_str())
+                    })
+                })
+                .cloned()
+                .collect();
+        if existing.is_empty() {
+            return Diagnostics::new();
+        }
+        let narrowed = GrantSpec {
+            objects: Some(existing),
+            ..spec.clone()
+        };
+        let target = target_sql(&narrowed, &[]);
+        match self
+            .write(pg, &spec.database, &delete_sql(&narrowed, &target))
+            .await
+        {
+            Ok(()) => Diagnostics::new(),
+            // The role itself is gone: so are its privileges.
+            Err(e) if e.is(&SqlState::UNDEFINED_OBJECT) => Diagnostics::new(),
+            Err(e) => fail(&e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(ty: ObjectType, privileges: &[&str]) -> GrantSpec {
+        GrantSpec {
+            role: "mario.rossi@example.com".into(),
+            database: "myapp".into(),
+            object_type: ty,
+            schema: Some("public".into()),
+            objects: None,
+            privileges: privileges.iter().map(|p| p.to_string()).collect(),
+            with_grant_option: false,
+            authoritative: false,
+        }
+    }
+
+    fn held_map(items: &[(&str, bool)]) -> BTreeMap<String, bool> {
+        items.iter().map(|(p, g)| (p.to_string(), *g)).collect()
+    }
+
+    #[test]
+    fn import_id_round_trips_nasty_names() {
+        for role in [
+            "mario.rossi@example.com",
+            "a\"b",
+            "Mixed.Case",
+            "x|y,z%2C",
+            "a/b_c",
+        ] {
+            let mut s = spec(ObjectType::Function, &["EXECUTE"]);
+            s.role = role.into();
+            s.database = "My DB/1".into();
+            s.schema = Some("Sch.e\"ma|".into());
+            s.objects = Some(vec!["f,1".into(), "G%".into(), "tab\tle".into()]);
+            let id = format!("{}|{}", s.id(), join_list(&["EXECUTE".to_string()]));
+            let parsed = parse_import_id(&id).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert!(parsed.privileges_given);
+            assert_eq!(parsed.spec, s, "{id}");
+        }
+        assert_eq!(
+            spec(ObjectType::Table, &["SELECT"]).id(),
+            "mario.rossi@example.com|myapp|table|public|"
+        );
+        let mut s = spec(ObjectType::Table, &["SELECT"]);
+        s.objects = Some(vec!["a,b".into(), "c".into()]);
+        assert_eq!(s.id(), "mario.rossi@example.com|myapp|table|public|a%2Cb,c");
+        let p =
+            parse_import_id("r|d|database|||ALL|authoritative").unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.spec.authoritative && p.spec.schema.is_none() && p.spec.objects.is_none());
+        assert!(
+            !parse_import_id("r|d|table|s||")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .privileges_given
+        );
+        for bad in [
+            "r|d|table",
+            "r|d|nope|s|",
+            "r|d|table|s|%zz",
+            "r|d|table|s||SELECT|bogus",
+        ] {
+            assert!(parse_import_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sql_is_quoted() {
+        let mut s = spec(ObjectType::Table, &["SELECT", "INSERT"]);
+        s.role = "a\"b".into();
+        let t = target_sql(&s, &[]);
+        assert_eq!(t, "ALL TABLES IN SCHEMA \"public\"");
+        assert_eq!(
+            create_sql(&s, &t),
+            vec!["GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"public\" TO \"a\"\"b\""]
+        );
+        s.objects = Some(vec!["T1".into(), "x\"; DROP TABLE y; --".into()]);
+        assert_eq!(
+            target_sql(&s, &[]),
+            "TABLE \"public\".\"T1\", \"public\".\"x\"\"; DROP TABLE y; --\""
+        );
+        let mut f = spec(ObjectType::Function, &["EXECUTE"]);
+        f.objects = Some(vec!["f".into()]);
+        let sigs = vec![
+            ("f".to_string(), "integer, text".to_string()),
+            ("f".into(), "".into()),
+        ];
+        assert_eq!(
+            target_sql(&f, &sigs),
+            "ROUTINE \"public\".\"f\"(integer, text), \"public\".\"f\"()"
+        );
+        let mut d = spec(ObjectType::Database, &["CONNECT"]);
+        d.role = PUBLIC.into();
+        d.with_grant_option = true;
+        let t = target_sql(&d, &[]);
+        assert_eq!(
+            create_sql(&d, &t),
+            vec!["GRANT CONNECT ON DATABASE \"myapp\" TO PUBLIC WITH GRANT OPTION"]
+        );
+        d.authoritative = true;
+        assert_eq!(
+            delete_sql(&d, &t),
+            vec!["REVOKE ALL PRIVILEGES ON DATABASE \"myapp\" FROM PUBLIC"]
+        );
+        // Free text in state never reaches SQL.
+        let evil = spec(ObjectType::Table, &["SELECT; DROP TABLE x"]);
+        assert!(create_sql(&evil, "TABLE t").is_empty());
+    }
+
+    #[test]
+    fn update_revokes_only_what_is_dropped() {
+        let from = spec(ObjectType::Table, &["ALL"]);
+        let mut to = spec(ObjectType::Table, &["SELECT", "INSERT"]);
+        let t = "TABLE x";
+        assert_eq!(
+            update_sql(&from, &to, t, 150_000),
+            vec![
+                "REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE x FROM \"mario.rossi@example.com\"",
+                "GRANT SELECT, INSERT ON TABLE x TO \"mario.rossi@example.com\"",
+            ]
+        );
+        assert!(update_sql(&from, &to, t, 170_000)[0].contains("TRIGGER, MAINTAIN ON"));
+        let mut from = to.clone();
+        from.with_grant_option = true;
+        to.privileges.remove("INSERT");
+        assert_eq!(
+            update_sql(&from, &to, t, 170_000),
+            vec![
+                "REVOKE INSERT ON TABLE x FROM \"mario.rossi@example.com\"",
+                "REVOKE GRANT OPTION FOR SELECT ON TABLE x FROM \"mario.rossi@example.com\"",
+                "GRANT SELECT ON TABLE x TO \"mario.rossi@example.com\"",
+            ]
+        );
+        to.authoritative = true;
+        assert_eq!(
+            update_sql(&from, &to, t, 170_000),
+            vec![
+                "REVOKE ALL PRIVILEGES ON TABLE x FROM \"mario.rossi@example.com\"",
+                "GRANT SELECT ON TABLE x TO \"mario.rossi@example.com\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn read_is_additive_and_compares_all_as_its_expansion() {
+        let s = spec(ObjectType::Table, &["SELECT"]);
+        let rich = held_map(&[("SELECT", false), ("DELETE", false)]);
+        // Unmanaged DELETE is not drift.
+        assert_eq!(observed(&s, std::slice::from_ref(&rich), 170_000), s);
+        // One table lacks SELECT: drift.
+        let o = observed(&s, &[rich.clone(), held_map(&[])], 170_000);
+        assert!(o.privileges.is_empty());
+        // No tables at all: nothing lacks anything.
+        assert_eq!(observed(&s, &[], 170_000), s);
+        // Authoritative: the extra privilege shows, so the plan revokes it.
+        let mut a = s.clone();
+        a.authoritative = true;
+        let o = observed(&a, &[rich], 170_000);
+        assert_eq!(o.privileges, ["DELETE", "SELECT"].map(String::from).into());
+        // ALL: on 15 MAINTAIN is not part of it, on 17 it is.
+        let all = spec(ObjectType::Table, &["ALL"]);
+        let h: BTreeMap<String, bool> = ObjectType::Table
+            .all(150_000)
+            .into_iter()
+            .map(|p| (p, false))
+            .collect();
+        assert_eq!(observed(&all, std::slice::from_ref(&h), 150_000), all);
+        let o = observed(&all, &[h], 170_000);
+        assert!(!o.privileges.contains("ALL") && !o.privileges.contains("MAINTAIN"));
+        // Grant option: reported lost when one target lacks it.
+        let mut g = s.clone();
+        g.with_grant_option = true;
+        let o = observed(
+            &g,
+            &[
+                held_map(&[("SELECT", true)]),
+                held_map(&[("SELECT", false)]),
+            ],
+            170_000,
+        );
+        assert!(!o.with_grant_option);
+    }
+
+    #[test]
+    fn validation_names_attributes() {
+        let d = validate_config(&Value::object([
+            ("role", Value::string("")),
+            ("database", Value::string("myapp")),
+            ("object_type", Value::string("table")),
+            (
+                "privileges",
+                Value::Set(vec![Value::string("select"), Value::string("USAGE")]),
+            ),
+        ]));
+        let paths: Vec<String> =
+            d.0.iter()
+                .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
+                .collect();
+        assert_eq!(paths, vec!["role", "schema", "privileges", "privileges"]);
+        assert!(d.0.iter().any(|d| d.detail.contains("upper case")));
+        let d = validate_config(&Value::object([
+            ("role", Value::string("app")),
+            ("database", Value::string("myapp")),
+            ("object_type", Value::string("database")),
+            ("schema", Value::string("public")),
+            (
+                "privileges",
+                Value::Set(vec![Value::string("ALL"), Value::string("CONNECT")]),
+            ),
+        ]));
+        let paths: Vec<String> =
+            d.0.iter()
+                .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
+                .collect();
+        assert_eq!(paths, vec!["schema", "privileges"]);
+        let ok = validate_config(&Value::object([
+            ("role", Value::string("public")),
+            ("database", Value::string("myapp")),
+            ("object_type", Value::string("table")),
+            ("schema", Value::string("public")),
+            ("privileges", Value::Set(vec![Value::string("MAINTAIN")])),
+        ]));
+        assert!(ok.is_empty(), "{ok:?}");
+        let unknown = validate_config(&Value::object([
+            ("role", Value::Unknown),
+            ("database", Value::string("myapp")),
+            ("object_type", Value::string("schema")),
+            ("schema", Value::string("public")),
+            ("privileges", Value::Unknown),
+        ]));
+        assert!(unknown.is_empty(), "{unknown:?}");
+    }
+}

@@ -1,0 +1,698 @@
+//! rdsiam_postgres_grant against real PostgreSQL (15 and 17) driven by real Terraform, as a
+//! superuser and as an RDS-like admin: the standard application setup exercised as the user,
+//! drift and repair, additive vs authoritative, two resources on one table, import, a clean
+//! destroy, and 200 grants applied with -parallelism=50.
+//!
+//! `RDSIAM_GRANT_USERS=<n>` sizes the parallelism test (default 50 users, 4 grants each).
+
+mod support;
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::Value as Json;
+use support::postgres::{PG_MAJORS, PgCluster, quote_ident, quote_literal, shared};
+use support::{TF_VERSIONS, Workspace};
+
+fn provider_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
+}
+
+const RDS_ADMIN: &str = "rds_like_admin";
+const RDS_ADMIN_PASSWORD: &str = "rds-like-admin-pw";
+const MARIO: &str = "mario.rossi@example.com";
+
+#[derive(Clone, Copy, Debug)]
+enum Admin {
+    Superuser,
+    RdsLike,
+}
+
+fn login(pg: &PgCluster, admin: Admin) -> (String, String) {
+    pg.make_rds_like_admin(RDS_ADMIN, RDS_ADMIN_PASSWORD);
+    match admin {
+        Admin::Superuser => {
+            let (u, p) = pg.superuser();
+            (u.to_string(), p.to_string())
+        }
+        Admin::RdsLike => (RDS_ADMIN.to_string(), RDS_ADMIN_PASSWORD.to_string()),
+    }
+}
+
+fn hcl(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+fn provider_block(pg: &PgCluster, user: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    rdsiam = {{ source = "rdsiam/rdsiam" }}
+  }}
+}}
+provider "rdsiam" {{
+  postgres {{
+    host        = "localhost"
+    port        = {port}
+    username    = {user}
+    sslmode     = "verify-full"
+    sslrootcert = {ca}
+  }}
+}}
+"#,
+        port = pg.port(),
+        user = hcl(user),
+        ca = hcl(&pg.ca_path().to_string_lossy()),
+    )
+}
+
+/// A fresh database owned by the admin, with tables the admin owns (as on RDS, where the
+/// master user creates the application's objects).
+fn fresh_database(pg: &PgCluster, db: &str, owner: &str, password: &str, tables: &[&str]) {
+    pg.psql(
+        "postgres",
+        &format!(
+            "DROP DATABASE IF EXISTS {d} WITH (FORCE);",
+            d = quote_ident(db)
+        ),
+    );
+    pg.psql(
+        "postgres",
+        &format!(
+            "CREATE DATABASE {} OWNER {}",
+            quote_ident(db),
+            quote_ident(owner)
+        ),
+    );
+    // CONNECT is the grant's business, not PUBLIC's.
+    pg.psql(
+        "postgres",
+        &format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", quote_ident(db)),
+    );
+    let ddl: String = tables
+        .iter()
+        .map(|t| format!("CREATE TABLE public.{} (id int);", quote_ident(t)))
+        .collect();
+    if !ddl.is_empty() {
+        as_admin(pg, db, owner, password, &ddl);
+    }
+}
+
+#[track_caller]
+fn as_admin(pg: &PgCluster, db: &str, user: &str, password: &str, sql: &str) -> String {
+    pg.try_psql(db, user, password, sql)
+        .unwrap_or_else(|e| panic!("{e}\nSQL: {sql}"))
+}
+
+/// Runs `sql` as `role` (SET ROLE from the superuser).
+fn as_role(pg: &PgCluster, db: &str, role: &str, sql: &str) -> Result<String, String> {
+    let (u, p) = pg.superuser();
+    pg.try_psql(db, u, p, &format!("SET ROLE {};\n{sql}", quote_ident(role)))
+}
+
+fn has_table_privilege(pg: &PgCluster, db: &str, role: &str, table: &str, p: &str) -> bool {
+    pg.psql(
+        db,
+        &format!(
+            "SELECT has_table_privilege({}, {}, {})",
+            quote_literal(role),
+            quote_literal(&format!("public.{}", quote_ident(table))),
+            quote_literal(p)
+        ),
+    ) == "t"
+}
+
+/// Every ACL entry naming `role` in `db`: databases, schemas, relations, routines.
+fn acl_entries_for(pg: &PgCluster, db: &str, role: &str) -> String {
+    pg.psql(
+        db,
+        &format!(
+            "WITH r AS (SELECT oid FROM pg_roles WHERE rolname = {lit}) \
+             SELECT string_agg(x, ',') FROM ( \
+               SELECT 'db:' || datname || ':' || a.privilege_type AS x FROM pg_database, aclexplode(datacl) a, r WHERE a.grantee = r.oid \
+               UNION ALL SELECT 'ns:' || nspname || ':' || a.privilege_type FROM pg_namespace, aclexplode(nspacl) a, r WHERE a.grantee = r.oid \
+               UNION ALL SELECT 'rel:' || relname || ':' || a.privilege_type FROM pg_class, aclexplode(relacl) a, r WHERE a.grantee = r.oid \
+               UNION ALL SELECT 'proc:' || proname || ':' || a.privilege_type FROM pg_proc, aclexplode(proacl) a, r WHERE a.grantee = r.oid \
+             ) s",
+            lit = quote_literal(role)
+        ),
+    )
+}
+
+fn plan_actions(ws: &Workspace) -> Vec<(String, Vec<String>)> {
+    ws.ok(&["plan", "-out=p.tfplan"]);
+    let out = ws.tf(&["show", "-json", "p.tfplan"]);
+    let plan: Json = serde_json::from_str(&out.stdout).unwrap_or_default();
+    plan["resource_changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["address"].as_str().unwrap_or_default().to_string(),
+                r["change"]["actions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_string))
+                    .collect(),
+            )
+        })
+        .filter(|(_, a): &(String, Vec<String>)| a != &["no-op"])
+        .collect()
+}
+
+fn standard_config(db: &str, tables_extra: &str) -> String {
+    format!(
+        r#"
+resource "rdsiam_postgres_user" "app" {{
+  name = "app_service"
+}}
+resource "rdsiam_postgres_user" "mario" {{
+  name = {mario}
+}}
+resource "rdsiam_postgres_grant" "connect" {{
+  for_each    = toset([rdsiam_postgres_user.app.name, rdsiam_postgres_user.mario.name])
+  role        = each.value
+  database    = {db}
+  object_type = "database"
+  privileges  = ["CONNECT"]
+}}
+resource "rdsiam_postgres_grant" "usage" {{
+  role        = rdsiam_postgres_user.app.name
+  database    = {db}
+  object_type = "schema"
+  schema      = "public"
+  privileges  = ["USAGE"]
+}}
+resource "rdsiam_postgres_grant" "tables" {{
+  role        = rdsiam_postgres_user.app.name
+  database    = {db}
+  object_type = "table"
+  schema      = "public"
+  privileges  = ["SELECT", "INSERT", "UPDATE", "DELETE"]
+{tables_extra}
+}}
+resource "rdsiam_postgres_grant" "mario_orders" {{
+  role              = rdsiam_postgres_user.mario.name
+  database          = {db}
+  object_type       = "table"
+  schema            = "public"
+  objects           = ["orders"]
+  privileges        = ["ALL"]
+  with_grant_option = true
+}}
+"#,
+        mario = hcl(MARIO),
+        db = hcl(db),
+    )
+}
+
+fn exercise_app_service(pg: &PgCluster, db: &str, table: &str, step: &str) {
+    let t = quote_ident(table);
+    let out = as_role(
+        pg,
+        db,
+        "app_service",
+        &format!(
+            "INSERT INTO public.{t} VALUES (1); UPDATE public.{t} SET id = 2; \
+             SELECT count(*) FROM public.{t} WHERE id = 2; DELETE FROM public.{t};"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{step}: app_service cannot use {table}: {e}"));
+    assert!(out.ends_with('1'), "{step}: {out}");
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            &format!(
+                "SELECT has_database_privilege('app_service', {}, 'CONNECT')",
+                quote_literal(db)
+            )
+        ),
+        "t",
+        "{step}"
+    );
+}
+
+fn standard(major: &str, admin: Admin, version: &str) {
+    let pg = shared(major);
+    let (user, password) = login(pg, admin);
+    let step = |s: &str| format!("pg{major}/{admin:?}/tf{version}: {s}");
+    let db = "myapp";
+    fresh_database(pg, db, &user, &password, &["orders", "items"]);
+
+    let mut ws = Workspace::new(version, provider_bin());
+    ws.set_env("PGPASSWORD", &password);
+    let main = |extra: &str| {
+        format!(
+            "{}{}",
+            provider_block(pg, &user),
+            standard_config(db, extra)
+        )
+    };
+    ws.write("main.tf", &main(""));
+    ws.ok(&["apply"]);
+    exercise_app_service(pg, db, "orders", &step("after apply"));
+    exercise_app_service(pg, db, "items", &step("after apply"));
+    // Not granted: TRUNCATE; and mario got ALL (with MAINTAIN on 17) on orders only.
+    assert!(as_role(pg, db, "app_service", "TRUNCATE public.orders").is_err());
+    assert!(has_table_privilege(
+        pg,
+        db,
+        MARIO,
+        "orders",
+        "TRUNCATE WITH GRANT OPTION"
+    ));
+    assert!(!has_table_privilege(pg, db, MARIO, "items", "SELECT"));
+    if major == "17" {
+        assert!(has_table_privilege(pg, db, MARIO, "orders", "MAINTAIN"));
+    }
+    ws.assert_no_changes();
+
+    // A table created later lacks the privileges: drift on the every-table grant only.
+    as_admin(
+        pg,
+        db,
+        &user,
+        &password,
+        "CREATE TABLE public.later (id int)",
+    );
+    let actions = plan_actions(&ws);
+    assert_eq!(
+        actions,
+        vec![(
+            "rdsiam_postgres_grant.tables".to_string(),
+            vec!["update".to_string()]
+        )],
+        "{}",
+        step("new table")
+    );
+    ws.ok(&["apply"]);
+    exercise_app_service(pg, db, "later", &step("after repair of new table"));
+    ws.assert_no_changes();
+
+    // A managed privilege revoked out of band: drift, repaired.
+    as_admin(
+        pg,
+        db,
+        &user,
+        &password,
+        &format!(
+            "REVOKE INSERT ON public.orders FROM app_service; REVOKE SELECT ON public.orders FROM {}",
+            quote_ident(MARIO)
+        ),
+    );
+    let actions = plan_actions(&ws);
+    assert_eq!(actions.len(), 2, "{}: {actions:?}", step("revoked"));
+    ws.ok(&["apply"]);
+    exercise_app_service(pg, db, "orders", &step("after repair"));
+    assert!(has_table_privilege(
+        pg,
+        db,
+        MARIO,
+        "orders",
+        "SELECT WITH GRANT OPTION"
+    ));
+    ws.assert_no_changes();
+
+    // An unmanaged privilege granted out of band: not drift (additive)...
+    as_admin(
+        pg,
+        db,
+        &user,
+        &password,
+        "GRANT TRUNCATE ON public.items TO app_service",
+    );
+    ws.assert_no_changes();
+    // ...but revoked once the grant is authoritative.
+    ws.write("main.tf", &main("  authoritative = true"));
+    ws.ok(&["apply"]);
+    assert!(
+        !has_table_privilege(pg, db, "app_service", "items", "TRUNCATE"),
+        "{}",
+        step("authoritative")
+    );
+    exercise_app_service(pg, db, "items", &step("after authoritative"));
+    ws.assert_no_changes();
+    as_admin(
+        pg,
+        db,
+        &user,
+        &password,
+        "GRANT TRUNCATE ON public.items TO app_service",
+    );
+    assert_eq!(
+        plan_actions(&ws).len(),
+        1,
+        "{}",
+        step("authoritative drift")
+    );
+    ws.ok(&["apply"]);
+    assert!(!has_table_privilege(
+        pg,
+        db,
+        "app_service",
+        "items",
+        "TRUNCATE"
+    ));
+
+    // Import: forget grants, import them back, plan is empty.
+    ws.ok(&["state", "rm", "rdsiam_postgres_grant.tables"]);
+    ws.ok(&[
+        "import",
+        "rdsiam_postgres_grant.tables",
+        "app_service|myapp|table|public||DELETE,INSERT,SELECT,UPDATE|authoritative",
+    ]);
+    ws.assert_no_changes();
+    ws.ok(&["state", "rm", "rdsiam_postgres_grant.usage"]);
+    // Privileges omitted: what the role holds.
+    ws.ok(&[
+        "import",
+        "rdsiam_postgres_grant.usage",
+        "app_service|myapp|schema|public|",
+    ]);
+    ws.assert_no_changes();
+    let mario_id = format!("{MARIO}|myapp|table|public|orders|ALL");
+    if version == "1.0.3" {
+        ws.ok(&["state", "rm", "rdsiam_postgres_grant.mario_orders"]);
+        ws.ok(&["import", "rdsiam_postgres_grant.mario_orders", &mario_id]);
+    } else {
+        ws.ok(&[
+            "state",
+            "rm",
+            "rdsiam_postgres_grant.mario_orders",
+            "rdsiam_postgres_grant.connect[\"mario.rossi@example.com\"]",
+        ]);
+        ws.write(
+            "import.tf",
+            &format!(
+                "import {{\n  to = rdsiam_postgres_grant.mario_orders\n  id = {}\n}}\nimport {{\n  to = rdsiam_postgres_grant.connect[{}]\n  id = {}\n}}\n",
+                hcl(&mario_id),
+                hcl(MARIO),
+                hcl(&format!("{MARIO}|myapp|database|||CONNECT"))
+            ),
+        );
+        ws.ok(&["apply"]);
+        ws.remove("import.tf");
+    }
+    ws.assert_no_changes();
+
+    // Removing the grants revokes everything they gave; then destroy drops the users (which
+    // PostgreSQL refuses while any privilege remains).
+    let users_only = standard_config(db, "");
+    let users_only = &users_only[..users_only
+        .find("resource \"rdsiam_postgres_grant\"")
+        .unwrap_or(0)];
+    ws.write(
+        "main.tf",
+        &format!("{}{users_only}", provider_block(pg, &user)),
+    );
+    ws.ok(&["apply"]);
+    for role in ["app_service", MARIO] {
+        assert_eq!(
+            acl_entries_for(pg, db, role),
+            "",
+            "{}",
+            step("acl after removing grants")
+        );
+    }
+    ws.ok(&["destroy"]);
+    for role in ["app_service", MARIO] {
+        assert_eq!(
+            pg.psql(
+                "postgres",
+                &format!(
+                    "SELECT count(*) FROM pg_roles WHERE rolname = {}",
+                    quote_literal(role)
+                )
+            ),
+            "0",
+            "{}",
+            step("user left behind")
+        );
+    }
+    pg.psql("postgres", "DROP DATABASE myapp WITH (FORCE)");
+}
+
+#[test]
+fn grant_standard_setup_pg15() {
+    assert!(PG_MAJORS.contains(&"15"));
+    standard("15", Admin::Superuser, TF_VERSIONS[0]);
+    standard("15", Admin::RdsLike, TF_VERSIONS[0]);
+}
+
+#[test]
+fn grant_standard_setup_pg17() {
+    assert!(PG_MAJORS.contains(&"17"));
+    standard("17", Admin::Superuser, TF_VERSIONS[0]);
+    standard("17", Admin::RdsLike, TF_VERSIONS[0]);
+    standard("17", Admin::Superuser, "1.0.3");
+}
+
+/// Two grant resources with different privileges on one table never fight; destroying one
+/// leaves the other's privilege.
+#[test]
+fn two_grants_on_one_table() {
+    let cluster = PgCluster::start("17");
+    let pg = &cluster;
+    let (user, password) = login(pg, Admin::RdsLike);
+    let db = "two_grants";
+    fresh_database(pg, db, &user, &password, &["t"]);
+    as_admin(pg, db, &user, &password, "CREATE ROLE \"a\"\"b\" NOLOGIN");
+    let mut ws = Workspace::new("1.15.5", provider_bin());
+    ws.set_env("PGPASSWORD", &password);
+    let grant = |name: &str, p: &str| {
+        format!(
+            "resource \"rdsiam_postgres_grant\" {name:?} {{\n  role = \"a\\\"b\"\n  database = {}\n  object_type = \"table\"\n  schema = \"public\"\n  objects = [\"t\"]\n  privileges = [{p:?}]\n}}\n",
+            hcl(db)
+        )
+    };
+    ws.write(
+        "main.tf",
+        &format!(
+            "{}{}{}",
+            provider_block(pg, &user),
+            grant("reader", "SELECT"),
+            grant("writer", "INSERT")
+        ),
+    );
+    ws.ok(&["apply"]);
+    assert!(has_table_privilege(pg, db, "a\"b", "t", "SELECT"));
+    assert!(has_table_privilege(pg, db, "a\"b", "t", "INSERT"));
+    ws.assert_no_changes();
+    // Routines: a name covers every overload; no objects = every procedure of the schema.
+    as_admin(
+        pg,
+        db,
+        &user,
+        &password,
+        "CREATE FUNCTION public.f(int) RETURNS int LANGUAGE sql AS 'SELECT 1'; \
+         CREATE FUNCTION public.f(text) RETURNS int LANGUAGE sql AS 'SELECT 2'; \
+         CREATE PROCEDURE public.p() LANGUAGE sql AS 'SELECT 3'; \
+         REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA public FROM PUBLIC;",
+    );
+    let routines = format!(
+        r#"
+resource "rdsiam_postgres_grant" "f" {{
+  role        = "a\"b"
+  database    = {db}
+  object_type = "function"
+  schema      = "public"
+  objects     = ["f"]
+  privileges  = ["EXECUTE"]
+}}
+resource "rdsiam_postgres_grant" "p" {{
+  role        = "a\"b"
+  database    = {db}
+  object_type = "procedure"
+  schema      = "public"
+  privileges  = ["ALL"]
+}}
+"#,
+        db = hcl(db)
+    );
+    ws.write(
+        "main.tf",
+        &format!(
+            "{}{}{routines}",
+            provider_block(pg, &user),
+            grant("reader", "SELECT")
+        ),
+    );
+    ws.ok(&["apply"]);
+    for f in ["public.f(int)", "public.f(text)", "public.p()"] {
+        assert_eq!(
+            pg.psql(
+                db,
+                &format!("SELECT has_function_privilege('a\"b', '{f}', 'EXECUTE')")
+            ),
+            "t",
+            "{f}"
+        );
+    }
+    assert!(has_table_privilege(pg, db, "a\"b", "t", "SELECT"));
+    assert!(!has_table_privilege(pg, db, "a\"b", "t", "INSERT"));
+    ws.assert_no_changes();
+    ws.ok(&["destroy"]);
+    assert_eq!(acl_entries_for(pg, db, "a\"b"), "");
+}
+
+/// Bad input fails at plan time with the attribute named.
+#[test]
+fn bad_grant_input_fails_plan_with_paths() {
+    let ws = Workspace::new("1.15.5", provider_bin());
+    ws.write(
+        "main.tf",
+        r#"
+terraform {
+  required_providers {
+    rdsiam = { source = "rdsiam/rdsiam" }
+  }
+}
+provider "rdsiam" {
+  postgres {
+    host     = "localhost"
+    port     = 1
+    username = "nobody"
+  }
+}
+resource "rdsiam_postgres_grant" "bad" {
+  role        = ""
+  database    = "myapp"
+  object_type = "table"
+  privileges  = ["select", "EXECUTE"]
+}
+resource "rdsiam_postgres_grant" "bad_db" {
+  role        = "app"
+  database    = "myapp"
+  object_type = "database"
+  schema      = "public"
+  privileges  = ["TEMP"]
+}
+"#,
+    );
+    let out = ws.fails(&["plan"]);
+    // Terraform wraps long details: compare with whitespace collapsed.
+    let text = out
+        .combined()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in [
+        "Invalid role",
+        "role = \"\"",
+        "Missing schema",
+        "Privileges are written in upper case",
+        "\"EXECUTE\" is not a privilege on a table",
+        "Unexpected schema",
+        "Write TEMPORARY",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+}
+
+/// 200 grants over 50 users (`RDSIAM_GRANT_USERS` to change), applied with -parallelism=50:
+/// no errors, empty re-plan, one catalog snapshot per refresh, clean destroy.
+#[test]
+fn many_grants_in_parallel() {
+    let users: usize = std::env::var("RDSIAM_GRANT_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let cluster = PgCluster::start("17");
+    let pg = &cluster;
+    let (user, password) = login(pg, Admin::RdsLike);
+    let db = "many_grants";
+    fresh_database(pg, db, &user, &password, &["t1", "t2", "t3"]);
+    pg.psql(
+        "postgres",
+        "ALTER SYSTEM SET log_statement = 'all'; SELECT pg_reload_conf();",
+    );
+    let mut ws = Workspace::new("1.15.5", provider_bin());
+    ws.set_env("PGPASSWORD", &password);
+    ws.write(
+        "main.tf",
+        &format!(
+            r#"{provider}
+locals {{
+  users = [for i in range({users}) : "par_user_${{i}}@example.com"]
+}}
+resource "rdsiam_postgres_user" "u" {{
+  for_each = toset(local.users)
+  name     = each.value
+}}
+resource "rdsiam_postgres_grant" "connect" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "database"
+  privileges  = ["CONNECT"]
+}}
+resource "rdsiam_postgres_grant" "usage" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "schema"
+  schema      = "public"
+  privileges  = ["USAGE"]
+}}
+resource "rdsiam_postgres_grant" "read" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "table"
+  schema      = "public"
+  privileges  = ["SELECT"]
+}}
+resource "rdsiam_postgres_grant" "write" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "table"
+  schema      = "public"
+  objects     = ["t1", "t2"]
+  privileges  = ["INSERT", "UPDATE"]
+}}
+"#,
+            provider = provider_block(pg, &user),
+            db = hcl(db),
+        ),
+    );
+    let t = Instant::now();
+    ws.ok(&["apply", "-parallelism=50"]);
+    let apply = t.elapsed();
+    let count = pg.psql(
+        db,
+        "SELECT count(*) FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee \
+         WHERE r.rolname LIKE 'par\\_user\\_%' AND c.relname IN ('t1', 't2', 't3')",
+    );
+    // SELECT on 3 tables + INSERT, UPDATE on 2 per user.
+    assert_eq!(count, (users * 7).to_string());
+    let log_before = pg.log().matches("rdsiam catalog snapshot").count();
+    let t = Instant::now();
+    ws.assert_no_changes();
+    let plan = t.elapsed();
+    let loads = pg.log().matches("rdsiam catalog snapshot").count() - log_before;
+    // Every grant lives in one database: one snapshot serves every read.
+    assert_eq!(
+        loads,
+        1,
+        "catalog snapshots for one refresh of {} grants",
+        users * 4
+    );
+    let t = Instant::now();
+    ws.ok(&["destroy", "-parallelism=50"]);
+    let destroy = t.elapsed();
+    assert_eq!(
+        pg.psql(
+            db,
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'par\\_user\\_%'"
+        ),
+        "0"
+    );
+    eprintln!(
+        "many_grants_in_parallel: {} grants over {users} users: apply {apply:?}, re-plan {plan:?} ({loads} snapshot), destroy {destroy:?}",
+        users * 4
+    );
+}
