@@ -16,6 +16,7 @@ use tokio_postgres::error::SqlState;
 
 use crate::pg::ident::{quote_ident, validate_name};
 use crate::pg::{Pg, PgError, PgSource};
+use crate::resources::import_id::{decode_field, encode_field};
 use crate::tfplugin::{
     ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
     PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
@@ -202,43 +203,6 @@ fn expand(privileges: &[String], kind: Option<ObjectType>, major: u32) -> BTreeS
 // ---- import ID ----
 
 const ID_FIELDS: usize = 5;
-
-/// `%`, `|` and control characters percent-encoded; everything else (Unicode included) kept.
-fn encode_field(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c == '%' || c == '|' || c.is_control() {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Strict: a `%` must start a two-digit hex escape and the result must be UTF-8.
-fn decode_field(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("{s:?}: `%` must be followed by two hex digits (write `%25` for a literal `%`)"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{s:?} does not decode to UTF-8"))
-}
 
 fn format_id(fields: &[&str]) -> String {
     fields

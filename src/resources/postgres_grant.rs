@@ -14,6 +14,7 @@ use tokio_postgres::error::SqlState;
 use crate::pg::catalog::{Catalog, Object, Snapshot};
 use crate::pg::ident::{quote_ident, validate_name};
 use crate::pg::{Pg, PgError, PgSource};
+use crate::resources::import_id::{decode_field, encode_field};
 use crate::tfplugin::{
     ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
     PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
@@ -256,47 +257,10 @@ impl GrantSpec {
 
 // ---- import ID: fields joined by `|`, lists by `,`, each name percent-encoded ----
 
-/// Encodes what would break the format (`%`, `|`, `,`) and control characters; everything
-/// else (`@`, `.`, `/`, quotes, case, non-ASCII) stays readable.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c == '%' || c == '|' || c == ',' || c.is_control() {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("bad percent escape at byte {i} of {s:?}"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{s:?} does not decode to UTF-8"))
-}
-
 fn join_list(items: &[String]) -> String {
     items
         .iter()
-        .map(|s| encode(s))
+        .map(|s| encode_field(s))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -305,7 +269,7 @@ fn split_list(s: &str) -> Result<Vec<String>, String> {
     if s.is_empty() {
         return Ok(Vec::new());
     }
-    s.split(',').map(decode).collect()
+    s.split(',').map(decode_field).collect()
 }
 
 /// Fields are encoded except pre-joined lists, whose elements already are.
@@ -314,7 +278,13 @@ fn format_id(fields: &[&str]) -> String {
     fields
         .iter()
         .enumerate()
-        .map(|(i, f)| if i == last { f.to_string() } else { encode(f) })
+        .map(|(i, f)| {
+            if i == last {
+                f.to_string()
+            } else {
+                encode_field(f)
+            }
+        })
         .collect::<Vec<_>>()
         .join("|")
 }
@@ -339,14 +309,14 @@ fn parse_import_id(id: &str) -> Result<ImportId, String> {
         ));
     }
     let field = |i: usize| fields.get(i).copied().unwrap_or("");
-    let ty = decode(field(2))?;
+    let ty = decode_field(field(2))?;
     let object_type = ObjectType::parse(&ty).ok_or_else(|| {
         format!(
             "object_type {ty:?} is not one of {}",
             OBJECT_TYPES.join(", ")
         )
     })?;
-    let schema = decode(field(3))?;
+    let schema = decode_field(field(3))?;
     let objects = split_list(field(4))?;
     let privileges: BTreeSet<String> = split_list(field(5))?.into_iter().collect();
     let options = split_list(field(6))?;
@@ -360,8 +330,8 @@ fn parse_import_id(id: &str) -> Result<ImportId, String> {
     let privileges_given = !privileges.is_empty();
     Ok(ImportId {
         spec: GrantSpec {
-            role: decode(field(0))?,
-            database: decode(field(1))?,
+            role: decode_field(field(0))?,
+            database: decode_field(field(1))?,
             object_type,
             schema: (!schema.is_empty()).then_some(schema),
             objects: (!objects.is_empty()).then_some(objects),
