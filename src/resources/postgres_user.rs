@@ -498,7 +498,7 @@ impl Resource for PostgresUser {
             .attr(
                 Attribute::set_of("roles", Type::String)
                     .optional()
-                    .description("Further roles this user is a member of, managed additively: memberships granted elsewhere are never revoked."),
+                    .description("Further roles this user is a member of, managed additively: memberships granted elsewhere are never revoked. On import, every current membership except `rds_iam` is recorded here, so list the ones to keep: a membership missing from the configuration shows as a removal in the plan."),
             )
             .attr(
                 Attribute::list_of("search_path", Type::String)
