@@ -865,8 +865,7 @@ impl Resource for PostgresDefaultPrivileges {
             )
             .attr(
                 Attribute::bool("with_grant_option")
-                    .optional()
-                    .computed()
+                    .default_value(Value::bool(false))
                     .description("Grant with `WITH GRANT OPTION` (default `false`). `false` does not revoke a grant option given elsewhere."),
             ),
         )
@@ -884,9 +883,6 @@ impl Resource for PostgresDefaultPrivileges {
             &req.config,
         );
         if !planned.is_null() {
-            if req.config.get("with_grant_option").is_null() {
-                planned.set_attr("with_grant_option", Value::bool(false));
-            }
             let keys = ["role", "database", "schema", "owner", "object_type"];
             let id = if keys.iter().all(|k| !planned.get(k).is_unknown()) {
                 Value::string(Spec::from_value(&planned).id())

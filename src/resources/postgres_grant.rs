@@ -908,14 +908,12 @@ impl Resource for PostgresGrant {
             )
             .attr(
                 Attribute::bool("with_grant_option")
-                    .optional()
-                    .computed()
+                    .default_value(Value::bool(false))
                     .description("Grant WITH GRANT OPTION (default `false`). Changed in place."),
             )
             .attr(
                 Attribute::bool("authoritative")
-                    .optional()
-                    .computed()
+                    .default_value(Value::bool(false))
                     .description("Also revoke every other privilege the role holds on the same targets, now and on destroy (default `false`). Only one resource per role and target should be authoritative. Changed in place."),
             ),
         )
@@ -933,11 +931,6 @@ impl Resource for PostgresGrant {
             &req.config,
         );
         if !planned.is_null() {
-            for k in ["with_grant_option", "authoritative"] {
-                if req.config.get(k).is_null() {
-                    planned.set_attr(k, Value::bool(false));
-                }
-            }
             // The ID is known at plan time when every identifying attribute is.
             let identity = ["role", "database", "object_type", "schema", "objects"];
             if identity.iter().all(|k| planned.get(k).is_wholly_known())

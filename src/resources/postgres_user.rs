@@ -479,20 +479,17 @@ impl Resource for PostgresUser {
             )
             .attr(
                 Attribute::bool("iam_auth")
-                    .optional()
-                    .computed()
+                    .default_value(Value::bool(true))
                     .description("Member of `iam_role` so it logs in with IAM tokens (default `true`). On RDS a member of `rds_iam` cannot log in with a password."),
             )
             .attr(
                 Attribute::string("iam_role")
-                    .optional()
-                    .computed()
+                    .default_value(Value::string(DEFAULT_IAM_ROLE))
                     .description("The role that enables IAM authentication (default `rds_iam`). Lets plain PostgreSQL stand in for RDS in tests."),
             )
             .attr(
                 Attribute::number("connection_limit")
-                    .optional()
-                    .computed()
+                    .default_value(Value::int(-1))
                     .description("Maximum concurrent connections; `-1` (default) means no limit."),
             )
             .attr(
@@ -517,8 +514,7 @@ impl Resource for PostgresUser {
             )
             .attr(
                 Attribute::bool("drop_owned")
-                    .optional()
-                    .computed()
+                    .default_value(Value::bool(false))
                     .description("On destroy, `DROP OWNED BY` the user in every database where it owns objects or holds privileges (default `false`). Runs after `reassign_owned_to`."),
             ),
         )
@@ -633,18 +629,6 @@ impl Resource for PostgresUser {
             &req.config,
         );
         if !planned.is_null() {
-            // Defaults are explicit so the plan shows what will be set.
-            let defaults = [
-                ("iam_auth", Value::bool(true)),
-                ("iam_role", Value::string(DEFAULT_IAM_ROLE)),
-                ("connection_limit", Value::int(-1)),
-                ("drop_owned", Value::bool(false)),
-            ];
-            for (k, v) in defaults {
-                if req.config.get(k).is_null() {
-                    planned.set_attr(k, v);
-                }
-            }
             let id = planned.get("name").clone();
             planned.set_attr("id", id);
         }

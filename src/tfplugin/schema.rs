@@ -51,6 +51,9 @@ pub struct Attribute {
     /// Not sent to Terraform: the framework's default plan marks a change of this attribute as
     /// requiring replacement.
     pub requires_replace: bool,
+    /// Not sent to Terraform: the value the default plan uses when the configuration leaves
+    /// this (optional + computed) attribute null, so plans show what will be set.
+    pub default: Option<Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -177,6 +180,7 @@ impl Attribute {
             write_only: false,
             deprecated: false,
             requires_replace: false,
+            default: None,
         }
     }
 
@@ -242,6 +246,14 @@ impl Attribute {
         self
     }
 
+    /// Optional and computed, with `v` planned whenever the configuration leaves it null.
+    pub fn default_value(mut self, v: Value) -> Self {
+        self.optional = true;
+        self.computed = true;
+        self.default = Some(v);
+        self
+    }
+
     pub fn requires_replace(mut self) -> Self {
         self.requires_replace = true;
         self
@@ -286,8 +298,8 @@ impl NestedBlock {
 }
 
 /// The framework's default plan: what Terraform proposed, with computed attributes that the
-/// configuration leaves null marked unknown on create, and replacement requested for changed
-/// `requires_replace` attributes on update.
+/// configuration leaves null marked unknown on create (or set to their `default`), and
+/// replacement requested for changed `requires_replace` attributes on update.
 pub fn default_plan(
     schema: &Schema,
     prior: &Value,
@@ -307,7 +319,15 @@ pub fn default_plan(
         for p in paths {
             set_path(&mut planned, &p, Value::Unknown);
         }
-    } else {
+    }
+    for a in &schema.block.attributes {
+        if let Some(d) = &a.default
+            && config.get(&a.name).is_null()
+        {
+            planned.set_attr(&a.name, d.clone());
+        }
+    }
+    if !prior.is_null() {
         for a in &schema.block.attributes {
             if a.requires_replace && prior.get(&a.name) != planned.get(&a.name) {
                 replace.push(AttributePath::root(&a.name));
@@ -478,6 +498,21 @@ mod tests {
         assert_eq!(planned.get("tags"), &Value::Null);
         let opts = planned.get("opts").as_list().unwrap_or_default();
         assert_eq!(opts.first().map(|o| o.get("c")), Some(&Value::Unknown));
+    }
+
+    #[test]
+    fn defaults_fill_null_config() {
+        let s = Schema::new(
+            Block::new("")
+                .attr(Attribute::string("name").required())
+                .attr(Attribute::bool("flag").default_value(Value::bool(true))),
+        );
+        let cfg = Value::object([("name", Value::string("a")), ("flag", Value::Null)]);
+        let (planned, _) = default_plan(&s, &Value::Null, &cfg, &cfg);
+        assert_eq!(planned.get("flag"), &Value::bool(true));
+        let set = Value::object([("name", Value::string("a")), ("flag", Value::bool(false))]);
+        let (planned, _) = default_plan(&s, &Value::Null, &set, &set);
+        assert_eq!(planned.get("flag"), &Value::bool(false));
     }
 
     #[test]
