@@ -4,3 +4,10 @@ pub mod import_id;
 pub mod postgres_default_privileges;
 pub mod postgres_grant;
 pub mod postgres_user;
+
+use crate::tfplugin::{Diagnostic, Diagnostics};
+
+/// The provider could not give a resource its PostgreSQL access (settings or connection).
+pub(crate) fn pg_unavailable(e: String) -> Diagnostics {
+    Diagnostic::error("PostgreSQL is not available", e).into()
+}

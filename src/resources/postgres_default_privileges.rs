@@ -17,9 +17,10 @@ use tokio_postgres::error::SqlState;
 use crate::pg::ident::{quote_ident, validate_name};
 use crate::pg::{Pg, PgError, PgSource};
 use crate::resources::import_id::{decode_field, encode_field};
+use crate::resources::pg_unavailable;
 use crate::tfplugin::{
     ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
-    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
+    ReadRequest, Resource, Schema, StateResponse, Type, Value,
 };
 
 pub struct PostgresDefaultPrivileges {
@@ -600,10 +601,6 @@ fn not_allowed(spec: &Spec, a: &Access, action: &str, cause: Option<&PgError>) -
     .into()
 }
 
-fn pg_unavailable(e: String) -> Diagnostics {
-    Diagnostic::error("PostgreSQL is not available", e).into()
-}
-
 fn failed(action: &str, spec: &Spec, e: &PgError) -> Diagnostics {
     Diagnostic::error(
         format!("Cannot {action} default privileges"),
@@ -875,28 +872,13 @@ impl Resource for PostgresDefaultPrivileges {
         validate_config(config)
     }
 
-    async fn plan(&self, _ctx: &Ctx, req: PlanRequest) -> PlanResponse {
-        let (mut planned, requires_replace) = crate::tfplugin::schema::default_plan(
-            &self.schema(),
-            &req.prior_state,
-            &req.proposed_new_state,
-            &req.config,
-        );
-        if !planned.is_null() {
-            let keys = ["role", "database", "schema", "owner", "object_type"];
-            let id = if keys.iter().all(|k| !planned.get(k).is_unknown()) {
-                Value::string(Spec::from_value(&planned).id())
-            } else {
-                Value::Unknown
-            };
-            planned.set_attr("id", id);
-        }
-        PlanResponse {
-            planned_state: planned,
-            requires_replace,
-            planned_private: req.prior_private,
-            diags: Diagnostics::new(),
-        }
+    fn planned_id(&self, planned: &Value) -> Option<Value> {
+        let keys = ["role", "database", "schema", "owner", "object_type"];
+        Some(if keys.iter().all(|k| !planned.get(k).is_unknown()) {
+            Value::string(Spec::from_value(planned).id())
+        } else {
+            Value::Unknown
+        })
     }
 
     async fn read(&self, _ctx: &Ctx, req: ReadRequest) -> StateResponse {

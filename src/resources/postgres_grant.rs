@@ -15,9 +15,10 @@ use crate::pg::catalog::{Catalog, Object, Snapshot};
 use crate::pg::ident::{quote_ident, validate_name};
 use crate::pg::{Pg, PgError, PgSource};
 use crate::resources::import_id::{decode_field, encode_field};
+use crate::resources::pg_unavailable;
 use crate::tfplugin::{
     ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
-    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
+    ReadRequest, Resource, Schema, StateResponse, Type, Value,
 };
 
 pub struct PostgresGrant {
@@ -619,10 +620,6 @@ fn target_missing(e: &PgError) -> bool {
         .any(|s| e.is(s))
 }
 
-fn pg_unavailable(e: String) -> Diagnostics {
-    Diagnostic::error("PostgreSQL is not available", e).into()
-}
-
 fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
     let mut detail = format!(
         "{action} of {} on {} in database {:?} for {:?} failed: {e}",
@@ -923,28 +920,15 @@ impl Resource for PostgresGrant {
         validate_config(config)
     }
 
-    async fn plan(&self, _ctx: &Ctx, req: PlanRequest) -> PlanResponse {
-        let (mut planned, requires_replace) = crate::tfplugin::schema::default_plan(
-            &self.schema(),
-            &req.prior_state,
-            &req.proposed_new_state,
-            &req.config,
-        );
-        if !planned.is_null() {
-            // The ID is known at plan time when every identifying attribute is.
-            let identity = ["role", "database", "object_type", "schema", "objects"];
-            if identity.iter().all(|k| planned.get(k).is_wholly_known())
-                && let Ok(spec) = GrantSpec::from_value(&planned)
-            {
-                planned.set_attr("id", Value::string(spec.id()));
-            }
+    fn planned_id(&self, planned: &Value) -> Option<Value> {
+        // The ID is known at plan time when every identifying attribute is.
+        let identity = ["role", "database", "object_type", "schema", "objects"];
+        if !identity.iter().all(|k| planned.get(k).is_wholly_known()) {
+            return None;
         }
-        PlanResponse {
-            planned_state: planned,
-            requires_replace,
-            planned_private: req.prior_private,
-            diags: Diagnostics::new(),
-        }
+        GrantSpec::from_value(planned)
+            .ok()
+            .map(|spec| Value::string(spec.id()))
     }
 
     async fn read(&self, _ctx: &Ctx, req: ReadRequest) -> StateResponse {

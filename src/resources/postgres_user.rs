@@ -10,9 +10,10 @@ use tokio_postgres::error::SqlState;
 
 use crate::pg::ident::{quote_ident, quote_literal, validate_name};
 use crate::pg::{Pg, PgError, PgSource};
+use crate::resources::pg_unavailable;
 use crate::tfplugin::{
     ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
-    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
+    ReadRequest, Resource, Schema, StateResponse, Type, Value,
 };
 
 pub struct PostgresUser {
@@ -286,10 +287,6 @@ fn update_sql(from: &UserSpec, to: &UserSpec) -> Vec<String> {
         sql.push(set_statement_timeout(n, &to.statement_timeout));
     }
     sql
-}
-
-fn pg_unavailable(e: String) -> Diagnostics {
-    Diagnostic::error("PostgreSQL is not available", e).into()
 }
 
 /// Explains errors whose fix is on the admin's side.
@@ -621,23 +618,8 @@ impl Resource for PostgresUser {
         d
     }
 
-    async fn plan(&self, _ctx: &Ctx, req: PlanRequest) -> PlanResponse {
-        let (mut planned, requires_replace) = crate::tfplugin::schema::default_plan(
-            &self.schema(),
-            &req.prior_state,
-            &req.proposed_new_state,
-            &req.config,
-        );
-        if !planned.is_null() {
-            let id = planned.get("name").clone();
-            planned.set_attr("id", id);
-        }
-        PlanResponse {
-            planned_state: planned,
-            requires_replace,
-            planned_private: req.prior_private,
-            diags: Diagnostics::new(),
-        }
+    fn planned_id(&self, planned: &Value) -> Option<Value> {
+        Some(planned.get("name").clone())
     }
 
     async fn read(&self, _ctx: &Ctx, req: ReadRequest) -> StateResponse {

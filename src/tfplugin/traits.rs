@@ -110,13 +110,23 @@ pub trait Resource: Send + Sync + 'static {
         Ok(state)
     }
     async fn read(&self, ctx: &Ctx, req: ReadRequest) -> StateResponse;
+    /// The `id` to plan when it can be known before apply (derived from other planned
+    /// attributes); `None` leaves what the default plan has (unknown on create).
+    fn planned_id(&self, _planned: &Value) -> Option<Value> {
+        None
+    }
     async fn plan(&self, _ctx: &Ctx, req: PlanRequest) -> PlanResponse {
-        let (planned_state, requires_replace) = default_plan(
+        let (mut planned_state, requires_replace) = default_plan(
             &self.schema(),
             &req.prior_state,
             &req.proposed_new_state,
             &req.config,
         );
+        if !planned_state.is_null()
+            && let Some(id) = self.planned_id(&planned_state)
+        {
+            planned_state.set_attr("id", id);
+        }
         PlanResponse {
             planned_state,
             requires_replace,
