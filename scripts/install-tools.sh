@@ -130,6 +130,7 @@ AWS_PY_REQS=(
   "boto3==1.44.5"
   "awscli==1.46.3"
   "moto[server]==5.2.5"
+  "python-hcl2==8.1.4" # parses examples/terragrunt's .hcl files (tests/walkthroughs.rs)
 )
 aws_py_missing=""
 for req in "${AWS_PY_REQS[@]}"; do

@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod data_sources;
+pub mod docs;
 pub mod ephemeral;
 pub mod functions;
 pub mod pg;

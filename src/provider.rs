@@ -74,6 +74,10 @@ struct IamToken {
 /// set a local server's password to the token the provider will present.
 const FIXED_SIGNING_TIME_ENV: &str = "RDSIAM_TEST_SIGNING_TIME";
 
+/// Test hook: a shorter token lifetime (seconds, 1..=900), so a test can prove that a long
+/// apply never presents an expired token when it reconnects.
+const TOKEN_LIFETIME_ENV: &str = "RDSIAM_TEST_TOKEN_LIFETIME";
+
 #[async_trait]
 impl PasswordSource for IamToken {
     async fn password(&self) -> Result<String, String> {
@@ -100,7 +104,11 @@ impl PasswordSource for IamToken {
             port: s.token_port.unwrap_or(s.port),
             username: &s.username,
             region: &region,
-            expires_in: token::MAX_EXPIRES_IN,
+            expires_in: std::env::var(TOKEN_LIFETIME_ENV)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(token::MAX_EXPIRES_IN),
         };
         token::generate(&creds, &req, now).map_err(|e| format!("cannot mint an IAM token: {e}"))
     }
@@ -134,6 +142,10 @@ impl PgSource for ProviderState {
                             .join("\n"));
                     }
                 };
+                // PGPASSWORD counts too: masked in every later log line.
+                if let Some(pw) = &settings.password {
+                    crate::tfplugin::log::register_secret(pw);
+                }
                 let password: Arc<dyn PasswordSource> = if settings.iam_auth {
                     let aws = self.aws().map_err(|d| d.detail)?;
                     Arc::new(IamToken {
@@ -172,11 +184,15 @@ impl Provider for RdsIam {
         Schema::new(
             Block::new(
                 "The `rdsiam` provider manages AWS RDS and Aurora PostgreSQL IAM database \
-                 authentication: `rds-db:connect` policy documents and RDS lookups today; IAM \
-                 users, grants and tokens as they land.\n\n\
-                 The provider block is optional. AWS settings go in its `aws` block; they are only \
-                 used when a data source needs AWS, so planning `rdsiam_policy_document` never \
-                 needs credentials.",
+                 authentication end to end: `rds-db:connect` policy documents and ARNs (from the \
+                 cluster's resource id, not its name), RDS cluster / instance / proxy lookups, \
+                 IAM auth tokens, and the PostgreSQL side: IAM users, their grants and default \
+                 privileges.\n\n\
+                 The provider block is optional. AWS settings go in its `aws` block and are used \
+                 only when something needs AWS (lookups, tokens, `postgres.iam_auth`); PostgreSQL \
+                 settings go in its `postgres` block and are used only by the \
+                 `rdsiam_postgres_*` resources. Planning `rdsiam_policy_document` never needs \
+                 credentials.",
             )
             .block(credentials::aws_block())
             .block(pg_settings::schema_block()),
@@ -243,7 +259,18 @@ impl Provider for RdsIam {
             self.state.set_aws(Aws::new(settings));
         }
         // Stored, not resolved: nothing connects until a resource needs the database.
-        self.state.set_pg_block(pg_block(&req.config));
+        let block = pg_block(&req.config);
+        if let Some(pw) = block.get("password").as_str() {
+            crate::tfplugin::log::register_secret(pw);
+        }
+        crate::tfplugin::log::debug(
+            "Provider configured",
+            &[
+                ("terraform_version", req.terraform_version.as_str().into()),
+                ("postgres_block", (!block.is_null()).into()),
+            ],
+        );
+        self.state.set_pg_block(block);
         diags
     }
 }

@@ -1,5 +1,13 @@
-# Quickstart: the rds-db:connect policy for two database users of an Aurora cluster.
-# Needs no AWS credentials: everything is computed from the cluster's resource id.
+# Quickstart: give one workload IAM access to an Aurora PostgreSQL database.
+#
+#   1. look the cluster up (its resource id, "cluster-…", is what IAM policies name)
+#   2. create the PostgreSQL user, a member of rds_iam so it logs in with IAM tokens
+#   3. grant it what it needs: CONNECT, USAGE on the schema, table privileges
+#   4. build the rds-db:connect policy for it (attach it to the workload's IAM role with
+#      hashicorp/aws: see examples/aurora-iam)
+#
+# `make demo` applies this against a local PostgreSQL and moto (an AWS API emulator); the
+# variables below are all it needs to point at a real cluster instead.
 
 terraform {
   required_providers {
@@ -9,43 +17,86 @@ terraform {
   }
 }
 
-provider "rdsiam" {}
+provider "rdsiam" {
+  aws {
+    region = var.region
+    # Only for AWS API emulators such as moto; null means the real AWS endpoints.
+    endpoints {
+      rds = var.aws_endpoint
+      sts = var.aws_endpoint
+    }
+  }
 
-variable "region" {
-  type    = string
-  default = "eu-west-1"
+  # How the provider itself logs in to manage users and grants. On RDS this is the master user
+  # (or a role with CREATEROLE holding rds_iam WITH ADMIN OPTION); there you can also drop the
+  # password and set iam_auth = true.
+  postgres {
+    host        = var.db_host
+    port        = var.db_port
+    database    = var.database
+    username    = var.db_admin_username
+    password    = var.db_admin_password
+    sslmode     = "verify-full"
+    sslrootcert = var.db_ca_cert
+  }
 }
 
-variable "account_id" {
-  type    = string
-  default = "123456789012"
+data "rdsiam_cluster" "main" {
+  cluster_identifier = var.cluster_identifier
 }
 
-# The cluster's `cluster_resource_id` (e.g. from aws_rds_cluster.this.cluster_resource_id),
-# not its name.
-variable "cluster_resource_id" {
-  type    = string
-  default = "cluster-ABCDEFGHIJKLMNOPQRSTUVWXY2"
+resource "rdsiam_postgres_user" "app" {
+  name             = var.app_user
+  connection_limit = 20
+}
+
+resource "rdsiam_postgres_grant" "connect" {
+  role        = rdsiam_postgres_user.app.name
+  database    = var.database
+  object_type = "database"
+  privileges  = ["CONNECT"]
+}
+
+resource "rdsiam_postgres_grant" "schema" {
+  role        = rdsiam_postgres_user.app.name
+  database    = var.database
+  object_type = "schema"
+  schema      = var.schema
+  privileges  = ["USAGE"]
+}
+
+# Read every table of the schema...
+resource "rdsiam_postgres_grant" "read_all" {
+  role        = rdsiam_postgres_user.app.name
+  database    = var.database
+  object_type = "table"
+  schema      = var.schema
+  privileges  = ["SELECT"]
+}
+
+# ...and write only the ones listed.
+resource "rdsiam_postgres_grant" "write" {
+  role        = rdsiam_postgres_user.app.name
+  database    = var.database
+  object_type = "table"
+  schema      = var.schema
+  objects     = var.writable_tables
+  privileges  = ["INSERT", "UPDATE"]
+}
+
+# INSERT into a table with a serial / identity column draws from its sequence.
+resource "rdsiam_postgres_grant" "sequences" {
+  role        = rdsiam_postgres_user.app.name
+  database    = var.database
+  object_type = "sequence"
+  schema      = var.schema
+  privileges  = ["USAGE"]
 }
 
 data "rdsiam_policy_document" "app" {
-  region      = var.region
-  account_id  = var.account_id
-  resource_id = var.cluster_resource_id
-  db_users    = ["app_service", "mario.rossi@example.com"]
+  region      = data.rdsiam_cluster.main.region
+  account_id  = data.rdsiam_cluster.main.account_id
+  resource_id = data.rdsiam_cluster.main.resource_id
+  db_users    = [rdsiam_postgres_user.app.name]
   sid         = "AppConnect"
-}
-
-output "policy_json" {
-  description = "Feed this to aws_iam_policy.policy."
-  value       = data.rdsiam_policy_document.app.json
-}
-
-output "arns" {
-  value = data.rdsiam_policy_document.app.arns
-}
-
-# Provider-defined functions need Terraform >= 1.8.
-output "reporting_arn" {
-  value = provider::rdsiam::dbuser_arn(var.region, var.account_id, var.cluster_resource_id, "reporting")
 }

@@ -214,8 +214,8 @@ pub fn aws_block() -> NestedBlock {
     );
     let block = Block::new(
         "AWS settings, all optional. Nothing here is used — and no credentials are looked \
-         up — until a data source needs AWS (the RDS lookups); `rdsiam_policy_document` never \
-         does.\n\n\
+         up — until something needs AWS: the RDS lookups, IAM auth tokens, or a PostgreSQL \
+         connection with `postgres.iam_auth`; `rdsiam_policy_document` never does.\n\n\
          Without settings the AWS SDK's default chain applies: environment variables \
          (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), the shared profile \
          (static keys, SSO, `credential_process`, `role_arn`/`source_profile`), web identity \
@@ -552,6 +552,15 @@ impl Aws {
             return Ok(c.clone());
         }
         let resolved = self.resolve_credentials().await?;
+        // Registered before anything could log them: masked in every later log line.
+        crate::tfplugin::log::register_secret(resolved.secret_access_key());
+        if let Some(t) = resolved.session_token() {
+            crate::tfplugin::log::register_secret(t);
+        }
+        crate::tfplugin::log::debug(
+            "AWS credentials resolved",
+            &[("temporary", resolved.session_token().is_some().into())],
+        );
         *cached = Some(resolved.clone());
         Ok(resolved)
     }

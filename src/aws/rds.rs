@@ -346,6 +346,7 @@ pub async fn describe_cluster(
     id: &str,
 ) -> Result<DbInfo, Diagnostic> {
     let kind = Kind::Cluster;
+    log_lookup(kind, id, client);
     let out = client
         .describe_db_clusters()
         .db_cluster_identifier(id)
@@ -364,6 +365,7 @@ pub async fn describe_instance(
     id: &str,
 ) -> Result<DbInfo, Diagnostic> {
     let kind = Kind::Instance;
+    log_lookup(kind, id, client);
     let out = client
         .describe_db_instances()
         .db_instance_identifier(id)
@@ -379,6 +381,7 @@ pub async fn describe_instance(
 
 pub async fn describe_proxy(client: &aws_sdk_rds::Client, id: &str) -> Result<DbInfo, Diagnostic> {
     let kind = Kind::Proxy;
+    log_lookup(kind, id, client);
     let out = client
         .describe_db_proxies()
         .db_proxy_name(id)
@@ -390,6 +393,17 @@ pub async fn describe_proxy(client: &aws_sdk_rds::Client, id: &str) -> Result<Db
         .first()
         .ok_or_else(|| not_found(kind, id))?;
     proxy_info(first).map_err(|why| unexpected(kind, id, why))
+}
+
+fn log_lookup(kind: Kind, id: &str, client: &aws_sdk_rds::Client) {
+    crate::tfplugin::log::debug(
+        "RDS lookup",
+        &[
+            ("kind", kind.noun().into()),
+            ("identifier", id.into()),
+            ("region", region_of(client).into()),
+        ],
+    );
 }
 
 fn region_of(client: &aws_sdk_rds::Client) -> String {

@@ -159,6 +159,17 @@ pub fn generate(
         push("X-Amz-Security-Token", value("X-Amz-Security-Token")?);
     }
     push("X-Amz-Signature", value("X-Amz-Signature")?);
+    // Who and where, never the token itself.
+    crate::tfplugin::log::debug(
+        "IAM auth token minted",
+        &[
+            ("db_user", req.username.into()),
+            ("host", req.hostname.into()),
+            ("port", req.port.into()),
+            ("region", req.region.into()),
+            ("expires_at", expires_at(now, expires_in).into()),
+        ],
+    );
     Ok(token)
 }
 

@@ -14,17 +14,8 @@ cluster) by identifier with `rds:DescribeDBClusters`, for its **resource id** â€
 `rds-db:connect` policies need â€” and its endpoints.\n\n\
 Uses the provider's `aws` settings (credentials are looked up only now, not at configure time). \
 Warns when IAM database authentication is disabled on the cluster.\n\n\
-```hcl\n\
-data \"rdsiam_cluster\" \"main\" {\n\
-  cluster_identifier = \"app-aurora\"\n\
-}\n\n\
-data \"rdsiam_policy_document\" \"app\" {\n\
-  region      = data.rdsiam_cluster.main.region\n\
-  account_id  = data.rdsiam_cluster.main.account_id\n\
-  resource_id = data.rdsiam_cluster.main.resource_id\n\
-  db_users    = [\"app_service\"]\n\
-}\n\
-```";
+Pass its `region`, `account_id` and `resource_id` to `rdsiam_policy_document` (or to \
+`provider::rdsiam::dbuser_arn`) to build the `rds-db:connect` policy of the cluster's users.";
 
 pub struct ClusterLookup {
     state: Arc<ProviderState>,

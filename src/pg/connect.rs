@@ -18,6 +18,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
+use crate::tfplugin::log;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SslMode {
     Disable,
@@ -30,6 +32,16 @@ pub enum SslMode {
 }
 
 impl SslMode {
+    /// libpq's name, as users write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<SslMode> {
         match s {
             "disable" => Some(SslMode::Disable),
@@ -225,7 +237,9 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
     s
 }
 
-const ATTEMPTS: u32 = 5;
+/// Connection attempts on transient errors, with backoff up to 2 s: about 9 s in all, long
+/// enough for a server restart (`pg_ctl restart -m fast`) in the middle of an apply.
+const ATTEMPTS: u32 = 8;
 
 impl Pool {
     pub fn new(
@@ -334,8 +348,19 @@ impl Pool {
                     if !transient || attempt == ATTEMPTS {
                         break;
                     }
+                    log::warn(
+                        "PostgreSQL connection failed; reconnecting",
+                        &[
+                            ("host", self.settings.host.as_str().into()),
+                            ("port", self.settings.port.into()),
+                            ("database", database.into()),
+                            ("attempt", attempt.into()),
+                            ("retry_in_ms", delay.as_millis().into()),
+                            ("error", last.as_str().into()),
+                        ],
+                    );
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    delay = (delay * 2).min(Duration::from_secs(2));
                 }
             }
         }
@@ -381,9 +406,7 @@ impl Pool {
             Some(tls) => {
                 cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
                 cfg.connect(tls.clone()).await.map(|(client, conn)| {
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
+                    drive(conn, s, database);
                     client
                 })
             }
@@ -392,9 +415,7 @@ impl Pool {
                 cfg.connect(tokio_postgres::NoTls)
                     .await
                     .map(|(client, conn)| {
-                        tokio::spawn(async move {
-                            let _ = conn.await;
-                        });
+                        drive(conn, s, database);
                         client
                     })
             }
@@ -405,11 +426,43 @@ impl Pool {
                     .connections_opened
                     .fetch_add(1, Ordering::Relaxed);
                 self.record_stats();
+                // Never the password or token.
+                log::debug(
+                    "PostgreSQL connection opened",
+                    &[
+                        ("host", s.host.as_str().into()),
+                        ("port", s.port.into()),
+                        ("user", s.username.as_str().into()),
+                        ("database", database.into()),
+                        ("sslmode", s.sslmode.as_str().into()),
+                        ("iam_auth", self.password.is_token().into()),
+                    ],
+                );
                 Ok(c)
             }
             Err(e) => Err((describe(&e), is_transient(&e))),
         }
     }
+}
+
+/// Runs a connection's I/O until it ends, and logs the end (server gone, evicted, exit).
+fn drive<C>(conn: C, s: &ConnectSettings, database: &str)
+where
+    C: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+{
+    let (host, port, database) = (s.host.clone(), s.port, database.to_string());
+    tokio::spawn(async move {
+        let end = conn.await;
+        let mut fields: Vec<(&str, log::Val)> = vec![
+            ("host", host.into()),
+            ("port", port.into()),
+            ("database", database.into()),
+        ];
+        if let Err(e) = &end {
+            fields.push(("error", describe(e).into()));
+        }
+        log::debug("PostgreSQL connection closed", &fields);
+    });
 }
 
 impl Pool {

@@ -17,6 +17,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
+use crate::tfplugin::log;
 use connect::{Pool, PooledClient, describe, is_transient};
 
 /// A database error with its SQLSTATE, already made readable.
@@ -29,6 +30,11 @@ pub struct PgError {
 impl PgError {
     pub fn is(&self, state: &SqlState) -> bool {
         self.code.as_deref() == Some(state.code())
+    }
+
+    /// A write whose COMMIT lost its connection and whose outcome the server could not tell.
+    pub fn commit_unknown(&self) -> bool {
+        self.is(&SqlState::TRANSACTION_RESOLUTION_UNKNOWN)
     }
 }
 
@@ -67,6 +73,19 @@ fn is_retryable(e: &tokio_postgres::Error) -> bool {
 }
 
 const WRITE_ATTEMPTS: u32 = 6;
+const READ_ATTEMPTS: u32 = 3;
+
+/// How long to keep asking whether a transaction whose COMMIT lost its connection committed
+/// (a restarting server needs a few seconds before it accepts connections again).
+const RESOLVE_WINDOW: Duration = Duration::from_secs(60);
+
+/// How one attempt of a write ended, short of success.
+enum WriteFailure {
+    /// Failed before COMMIT; `true` when trying again may succeed.
+    Failed(PgError, bool),
+    /// The connection broke during COMMIT: transaction `xid` may or may not have committed.
+    CommitLost(i64, PgError),
+}
 
 /// The provider's PostgreSQL access: a pool and the database it connects to by default.
 pub struct Pg {
@@ -136,19 +155,29 @@ impl Pg {
         Ok(self.pool.get(self.db(database)).await?)
     }
 
-    /// Runs a read, retrying once on a connection that died while idle.
+    /// Runs a read, retrying on a connection that died while idle (reads are safe to repeat).
     pub async fn query(
         &self,
         database: Option<&str>,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, PgError> {
+        log::trace(
+            "SQL query",
+            &[("database", self.db(database).into()), ("sql", sql.into())],
+        );
         let mut last = None;
-        for _ in 0..2 {
+        for _ in 0..READ_ATTEMPTS {
             let client = self.client(database).await?;
             match client.query(sql, params).await {
                 Ok(rows) => return Ok(rows),
-                Err(e) if is_transient(&e) => last = Some(pg_error(&e)),
+                Err(e) if is_transient(&e) => {
+                    // One dead connection means the server restarted or ended our backends:
+                    // the other idle ones are most likely dead too.
+                    drop(client);
+                    self.pool.clear_idle();
+                    last = Some(pg_error(&e));
+                }
                 Err(e) => return Err(pg_error(&e)),
             }
         }
@@ -179,7 +208,10 @@ impl Pg {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let res = self.write_once(&db, statements).await;
+            let res = match self.write_once(&db, statements).await {
+                Err(WriteFailure::CommitLost(xid, e)) => self.resolve_commit(&db, xid, e).await,
+                other => other,
+            };
             match res {
                 Ok(()) => {
                     let mut g = match self.generations.lock() {
@@ -189,30 +221,146 @@ impl Pg {
                     *g.entry(db).or_default() += 1;
                     return Ok(());
                 }
-                Err((e, retry)) if retry && attempt < WRITE_ATTEMPTS => {
-                    let _ = e;
+                Err(WriteFailure::Failed(e, retry)) if retry && attempt < WRITE_ATTEMPTS => {
+                    log::warn(
+                        "Retrying PostgreSQL transaction",
+                        &[
+                            ("database", db.as_str().into()),
+                            ("attempt", attempt.into()),
+                            ("sqlstate", e.code.as_deref().unwrap_or("").into()),
+                            ("error", e.message.as_str().into()),
+                        ],
+                    );
+                    self.pool.clear_idle();
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
-                Err((e, _)) => return Err(e),
+                Err(WriteFailure::Failed(e, _)) | Err(WriteFailure::CommitLost(_, e)) => {
+                    return Err(self.explain(e));
+                }
             }
         }
     }
 
-    async fn write_once(&self, db: &str, statements: &[String]) -> Result<(), (PgError, bool)> {
-        let mut client = self.pool.get(db).await.map_err(|e| (e.into(), false))?;
-        let tx = match client.transaction().await {
-            Ok(tx) => tx,
-            Err(e) => return Err((pg_error(&e), is_retryable(&e))),
-        };
+    async fn write_once(&self, db: &str, statements: &[String]) -> Result<(), WriteFailure> {
+        let failed = |e: &tokio_postgres::Error| WriteFailure::Failed(pg_error(e), is_retryable(e));
+        // The pool already retried connecting for a while (a restarting server).
+        let mut client = self
+            .pool
+            .get(db)
+            .await
+            .map_err(|e| WriteFailure::Failed(e.into(), false))?;
+        let tx = client.transaction().await.map_err(|e| failed(&e))?;
         for sql in statements {
+            // Statement text only: our SQL embeds identifiers, never secrets.
+            log::debug(
+                "SQL statement",
+                &[("database", db.into()), ("sql", sql.into())],
+            );
             if let Err(e) = tx.batch_execute(sql).await {
                 let _ = tx.rollback().await;
-                return Err((pg_error(&e), is_retryable(&e)));
+                return Err(failed(&e));
             }
         }
-        // Never retry a failed COMMIT: the server may have committed before the connection
-        // broke, and running the DDL again would fail for the wrong reason.
-        tx.commit().await.map_err(|e| (pg_error(&e), false))
+        // The transaction id lets us ask the server, after a connection lost during COMMIT,
+        // whether the transaction committed (txid_status) instead of guessing.
+        let xid: i64 = match tx.query_one("SELECT txid_current()", &[]).await {
+            Ok(row) => row.try_get(0).map_err(|e| failed(&e))?,
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(failed(&e));
+            }
+        };
+        match tx.commit().await {
+            Ok(()) => {
+                log::debug(
+                    "PostgreSQL transaction committed",
+                    &[
+                        ("database", db.into()),
+                        ("statements", statements.len().into()),
+                    ],
+                );
+                Ok(())
+            }
+            Err(e) if is_transient(&e) => Err(WriteFailure::CommitLost(xid, pg_error(&e))),
+            Err(e) => Err(WriteFailure::Failed(pg_error(&e), false)),
+        }
+    }
+
+    /// Never blindly retry a COMMIT that lost its connection: the server may have committed
+    /// before the connection broke, and running the DDL again would fail for the wrong reason
+    /// ("role already exists") or apply it twice. Ask the server instead, on a new connection:
+    /// committed is success, aborted is safe to retry; if the server cannot say within
+    /// [`RESOLVE_WINDOW`], the error carries SQLSTATE 08007 (transaction resolution unknown).
+    async fn resolve_commit(&self, db: &str, xid: i64, lost: PgError) -> Result<(), WriteFailure> {
+        log::warn(
+            "PostgreSQL COMMIT lost its connection; asking the server whether it committed",
+            &[
+                ("database", db.into()),
+                ("xid", xid.into()),
+                ("error", lost.message.as_str().into()),
+            ],
+        );
+        self.pool.clear_idle();
+        let deadline = tokio::time::Instant::now() + RESOLVE_WINDOW;
+        let mut delay = Duration::from_millis(100);
+        let mut last = lost.message.clone();
+        while tokio::time::Instant::now() < deadline {
+            let status = match self.pool.get(db).await {
+                Ok(client) => match client.query_one("SELECT txid_status($1)", &[&xid]).await {
+                    Ok(row) => row
+                        .try_get::<_, Option<String>>(0)
+                        .map_err(|e| describe(&e)),
+                    Err(e) => Err(describe(&e)),
+                },
+                Err(e) => Err(e.0),
+            };
+            match status.as_ref().map(|s| s.as_deref()) {
+                Ok(Some("committed")) => return Ok(()),
+                Ok(Some("aborted")) => return Err(WriteFailure::Failed(lost, true)),
+                // Too old to know (wraparound): cannot happen seconds later, but never guess.
+                Ok(None) => break,
+                Ok(Some(_)) => {} // "in progress": the old backend is still finishing
+                Err(e) => {
+                    self.pool.clear_idle();
+                    last = e.to_string();
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+        Err(WriteFailure::CommitLost(
+            xid,
+            PgError {
+                message: format!(
+                    "the connection to PostgreSQL was lost while committing ({}), and whether \
+                     the transaction committed could not be found out ({last}). Check the \
+                     object in the database; `terraform apply` again reconciles it",
+                    lost.message
+                ),
+                code: Some(SqlState::TRANSACTION_RESOLUTION_UNKNOWN.code().to_string()),
+            },
+        ))
+    }
+
+    /// Adds what to do about errors whose cause is outside the provider.
+    fn explain(&self, mut e: PgError) -> PgError {
+        if e.is(&SqlState::LOCK_NOT_AVAILABLE) {
+            let timeout = self
+                .pool
+                .settings()
+                .lock_timeout
+                .clone()
+                .unwrap_or_else(|| "the server's".into());
+            e.message.push_str(&format!(
+                "\n\nAnother session held a lock on the object (or on its catalog row, e.g. an \
+                 open transaction that altered it) for longer than lock_timeout ({timeout}). \
+                 Find it with SELECT pid, usename, xact_start, state, query FROM \
+                 pg_stat_activity WHERE state LIKE 'idle in transaction%' OR wait_event_type = \
+                 'Lock'; let it finish (or end it with pg_terminate_backend(pid)) and apply \
+                 again, or raise lock_timeout in the provider's postgres block."
+            ));
+        }
+        e
     }
 }

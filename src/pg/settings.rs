@@ -47,12 +47,12 @@ pub fn schema_block() -> NestedBlock {
             Attribute::string("password")
                 .optional()
                 .sensitive()
-                .description("Password (`PGPASSWORD`). Conflicts with `iam_auth`."),
+                .description("Password (`PGPASSWORD`). Conflicts with `iam_auth` (with `iam_auth = true`, `PGPASSWORD` is ignored)."),
         )
         .attr(
             Attribute::bool("iam_auth")
                 .optional()
-                .description("Log in with an IAM auth token minted by the provider for every new connection (so no connection ever uses a token older than 15 minutes). Needs AWS credentials (see the `aws` block) and TLS."),
+                .description("Log in with an IAM auth token minted by the provider for every new connection (so no connection ever uses a token older than 15 minutes), instead of a password (default `false`). Needs AWS credentials (see the `aws` block) and TLS."),
         )
         .attr(s("token_hostname", "Host name the IAM token is signed for, when connecting through a tunnel or proxy (default: `host`)."))
         .attr(n("token_port", "Port the IAM token is signed for (default: `port`)."))
@@ -69,6 +69,59 @@ pub fn schema_block() -> NestedBlock {
 
 fn path(attr: &str) -> AttributePath {
     AttributePath::root(BLOCK).index(0).attr(attr)
+}
+
+type TextCheck = fn(&str) -> Result<(), String>;
+
+/// Plan-time checks of the block's text attributes.
+const TEXT_CHECKS: [(&str, TextCheck); 7] = [
+    ("host", check_host),
+    ("hostaddr", check_hostaddr),
+    ("database", check_name),
+    ("username", check_name),
+    ("token_hostname", check_token_hostname),
+    ("token_region", check_region),
+    ("sslrootcert", check_sslrootcert),
+];
+
+fn check_host(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.contains(char::is_whitespace) || s.contains("://") {
+        Err(format!(
+            "{s:?} is not a host name: give the bare name or address, without scheme or spaces."
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_hostaddr(s: &str) -> Result<(), String> {
+    s.parse::<std::net::IpAddr>()
+        .map(|_| ())
+        .map_err(|_| format!("{s:?} is not an IP address."))
+}
+
+fn check_name(s: &str) -> Result<(), String> {
+    super::ident::validate_name(s).map_err(|e| format!("{s:?} {e}."))
+}
+
+fn check_token_hostname(s: &str) -> Result<(), String> {
+    crate::aws::token::validate_hostname(s, 5432)
+        .map(|_| ())
+        .map_err(|e| format!("{}.", e.0))
+}
+
+fn check_region(s: &str) -> Result<(), String> {
+    crate::aws::arn::validate_region(s).map_err(|e| format!("{e}."))
+}
+
+/// Only the shape: the file is read when connecting, since plan and apply may run on
+/// different machines (and `terraform validate` on one that has no such file).
+fn check_sslrootcert(s: &str) -> Result<(), String> {
+    if s.trim().is_empty() {
+        Err("empty: give a CA bundle file path or its PEM text.".into())
+    } else {
+        Ok(())
+    }
 }
 
 /// Checks what the configuration says on its own (values may be unknown).
@@ -99,6 +152,14 @@ pub fn validate(block: &Value) -> Diagnostics {
             );
         }
     }
+    // Checked here, not only when the first resource connects, so a typo fails the plan.
+    for (attr, check) in TEXT_CHECKS {
+        if let Some(v) = block.get(attr).as_str()
+            && let Err(e) = check(v)
+        {
+            d.error_at(path(attr), format!("Invalid {attr}"), e);
+        }
+    }
     for attr in ["statement_timeout", "lock_timeout"] {
         if let Some(t) = block.get(attr).as_str()
             && !crate::resources::postgres_user::validate_timeout(t)
@@ -106,7 +167,7 @@ pub fn validate(block: &Value) -> Diagnostics {
             d.error_at(
                 path(attr),
                 format!("Invalid {attr}"),
-                format!("{t:?} is not a duration like 30s, 1500ms, 5min or 1h."),
+                format!("{t:?} is not a duration like 30s, 1500ms, 5min or 1h (at most 24 days)."),
             );
         }
     }
@@ -164,11 +225,14 @@ pub fn resolve(
         Some(a) => match a.parse::<std::net::IpAddr>() {
             Ok(ip) => Some(ip),
             Err(_) => {
-                d.error_at(
-                    path("hostaddr"),
-                    "Invalid hostaddr",
-                    format!("{a:?} is not an IP address."),
-                );
+                // A bad value in the block was reported by validate; this one is PGHOSTADDR's.
+                if block.get("hostaddr").is_null() {
+                    d.error_at(
+                        path("hostaddr"),
+                        "Invalid hostaddr",
+                        format!("{a:?} (PGHOSTADDR) is not an IP address."),
+                    );
+                }
                 None
             }
         },
@@ -211,7 +275,14 @@ pub fn resolve(
         Some(v) => match load_root_cert(&v) {
             Ok(pem) => Some(pem),
             Err(e) => {
-                d.error_at(path("sslrootcert"), "Invalid sslrootcert", e.0);
+                // An empty value in the block was reported by validate.
+                if block
+                    .get("sslrootcert")
+                    .as_str()
+                    .is_none_or(|s| check_sslrootcert(s).is_ok())
+                {
+                    d.error_at(path("sslrootcert"), "Invalid sslrootcert", e.0);
+                }
                 None
             }
         },
@@ -390,5 +461,60 @@ mod tests {
             ("sslmode", Value::string("verify-full")),
         ]);
         assert!(resolve(&block, &env(&[])).is_err());
+    }
+
+    #[test]
+    fn text_attributes_are_checked_at_plan_time() {
+        let long = "a".repeat(64);
+        for (attr, bad) in [
+            ("host", ""),
+            ("host", "db example.com"),
+            ("hostaddr", "10.0.0.300"),
+            ("database", ""),
+            ("username", long.as_str()),
+            ("token_hostname", "https://db.example.com"),
+            ("token_region", "eu-west1"),
+            ("sslrootcert", " "),
+        ] {
+            let block = Value::object([(attr, Value::string(bad))]);
+            let d = validate(&block);
+            let paths: Vec<String> =
+                d.0.iter()
+                    .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
+                    .collect();
+            assert_eq!(
+                paths,
+                vec![format!("postgres[0].{attr}")],
+                "{attr} = {bad:?}"
+            );
+            // Reported once, also when the settings are resolved.
+            let block = Value::object([
+                ("host", Value::string("h")),
+                ("username", Value::string("u")),
+                (attr, Value::string(bad)),
+            ]);
+            let n = resolve(&block, &env(&[])).err().map(|d| d.0.len());
+            assert_eq!(n, Some(1), "{attr} = {bad:?}");
+        }
+        let ok = Value::object([
+            ("host", Value::string("db.example.com")),
+            ("hostaddr", Value::string("::1")),
+            ("database", Value::string("a\"b")),
+            ("token_region", Value::string("us-gov-west-1")),
+            (
+                "sslrootcert",
+                Value::string("-----BEGIN CERTIFICATE-----\nx"),
+            ),
+        ]);
+        assert!(validate(&ok).is_empty());
+        // A missing file is an error when connecting, not when planning.
+        let missing = Value::object([
+            ("host", Value::string("h")),
+            ("username", Value::string("u")),
+            ("sslrootcert", Value::string("/nonexistent/rds-ca.pem")),
+        ]);
+        assert!(validate(&missing).is_empty());
+        let n = resolve(&missing, &env(&[])).err().map(|d| d.0.len());
+        assert_eq!(n, Some(1));
     }
 }

@@ -621,8 +621,24 @@ fn target_missing(e: &PgError) -> bool {
 }
 
 fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
+    // Name the objects too: a lock timeout or a missing object is about one of them.
+    let target = match (&spec.schema, spec.objects.as_deref()) {
+        (Some(schema), Some(objects)) if !objects.is_empty() => format!(
+            " {}",
+            objects
+                .iter()
+                .map(|o| format!("{schema}.{o}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (Some(schema), _) if spec.object_type != ObjectType::Schema => {
+            format!(" (all in schema {schema})")
+        }
+        (Some(schema), _) => format!(" {schema}"),
+        (None, _) => String::new(),
+    };
     let mut detail = format!(
-        "{action} of {} on {} in database {:?} for {:?} failed: {e}",
+        "{action} of {} on {}{target} in database {:?} for {:?} failed: {e}",
         spec.privileges
             .iter()
             .cloned()
@@ -860,8 +876,8 @@ impl Resource for PostgresGrant {
                  privilege — including one created later — shows as drift, repaired by the \
                  next apply (use `rdsiam_postgres_default_privileges` for future objects). An \
                  owner's implicit privileges count as held.\n\nImport ID: \
-                 `role|database|object_type|schema|objects[|privileges[|authoritative]]`, lists \
-                 comma-separated, `%`, `|` and `,` percent-encoded.",
+                 `role|database|object_type|schema|objects[|privileges[|options]]`, lists \
+                 comma-separated, `%`, `|` and `,` percent-encoded; options: `authoritative`.",
             )
             .attr(
                 Attribute::string("id")

@@ -443,13 +443,29 @@ fn validate_role_name(diags: &mut Diagnostics, path: AttributePath, v: &Value, w
     }
 }
 
+/// A PostgreSQL duration setting: whole number and unit (default ms). PostgreSQL stores it as
+/// int milliseconds and refuses more only when the SQL runs, so the bound is checked here too.
 pub(crate) fn validate_timeout(s: &str) -> bool {
     let t = s.trim();
     let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim();
     let unit = t.get(digits.len()..).unwrap_or("").trim();
+    let micros_per_unit: u128 = match unit {
+        "us" => 1,
+        "" | "ms" => 1_000,
+        "s" => 1_000_000,
+        "min" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => 86_400_000_000,
+        _ => return false,
+    };
+    let max_micros = u128::from(i32::MAX.unsigned_abs()) * 1_000;
     !digits.is_empty()
         && digits.chars().all(|c| c.is_ascii_digit())
-        && ["", "us", "ms", "s", "min", "h", "d"].contains(&unit)
+        && digits
+            .parse::<u128>()
+            .ok()
+            .and_then(|n| n.checked_mul(micros_per_unit))
+            .is_some_and(|us| us <= max_micros)
 }
 
 #[async_trait]
@@ -612,7 +628,7 @@ impl Resource for PostgresUser {
             d.error_at(
                 AttributePath::root("statement_timeout"),
                 "Invalid statement_timeout",
-                format!("{t:?} is not a duration like 30s, 1500ms, 5min or 1h."),
+                format!("{t:?} is not a duration like 30s, 1500ms, 5min or 1h (at most 24 days)."),
             );
         }
         d
@@ -684,6 +700,17 @@ impl Resource for PostgresUser {
         match pg.write(None, &sql).await {
             Ok(()) => StateResponse {
                 state: spec.to_value(),
+                ..StateResponse::default()
+            },
+            // Pg::write asks the server whether a COMMIT that lost its connection committed;
+            // only when it cannot tell does this happen. Returning no state would orphan a
+            // role that did commit (the next apply: "role already exists"). Returning the
+            // planned state with the error makes Terraform keep it as tainted: the next
+            // refresh drops it if the role is absent (then it is created), else the next
+            // apply replaces it (DROP, CREATE). Never adopt an existing role silently.
+            Err(e) if e.commit_unknown() => StateResponse {
+                state: spec.to_value(),
+                diags: write_error("create", &spec, &e),
                 ..StateResponse::default()
             },
             Err(e) => StateResponse {
@@ -1039,6 +1066,36 @@ mod tests {
             ("statement_timeout", Value::string("1500ms")),
         ]);
         assert!(r.validate(&ok).is_empty());
+    }
+
+    #[test]
+    fn timeouts_stay_within_what_postgresql_stores() {
+        for ok in [
+            "0",
+            "1500ms",
+            "30s",
+            "5min",
+            "1h",
+            "24d",
+            "2147483647",
+            "2147483s",
+        ] {
+            assert!(validate_timeout(ok), "{ok}");
+        }
+        // Beyond INT_MAX milliseconds PostgreSQL fails only when the ALTER ROLE runs.
+        for bad in [
+            "25d",
+            "2147483648",
+            "3000000s",
+            "99999999999999999999999999999999999999999h",
+            "1s; DROP ROLE x",
+            "",
+            "s",
+            "-1s",
+            "1.5s",
+        ] {
+            assert!(!validate_timeout(bad), "{bad}");
+        }
     }
 
     struct NoPg;

@@ -4,6 +4,7 @@
 
 pub mod diagnostics;
 pub mod handshake;
+pub mod log;
 pub mod proto;
 pub mod schema;
 pub mod serve;

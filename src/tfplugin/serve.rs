@@ -23,6 +23,8 @@ pub struct ServeOptions {
     pub debug: bool,
     /// e.g. `registry.terraform.io/rdsiam/rdsiam`, used in the reattach value.
     pub provider_address: String,
+    /// Benchmark hook: on Shutdown, append `{"pid":…,"peak_rss_kb":…,"cpu_ms":…}` to this file.
+    pub peak_rss_file: Option<PathBuf>,
 }
 
 /// Removes the socket file however the process ends.
@@ -96,11 +98,15 @@ pub async fn serve(provider: Arc<dyn Provider>, opts: ServeOptions) -> i32 {
 
     // In debug mode the process outlives many Terraform runs: only Ctrl-C ends it.
     let debug = opts.debug;
+    let peak_rss_file = opts.peak_rss_file.clone();
     let stop = async move {
         if debug {
             std::future::pending::<()>().await;
         }
         shutdown.notified().await;
+        if let Some(path) = &peak_rss_file {
+            record_peak_rss(path);
+        }
         // go-plugin force-kills 2 s after Shutdown; streams (stdio, broker) never end on
         // their own, so don't wait for a graceful drain.
         tokio::spawn(async {
@@ -134,6 +140,42 @@ pub async fn serve(provider: Arc<dyn Provider>, opts: ServeOptions) -> i32 {
             eprintln!("rdsiam: gRPC server failed: {e}");
             1
         }
+    }
+}
+
+/// The process's peak resident set (`VmHWM`) and CPU time, appended as one JSON line: exit is
+/// the only moment the whole run's figures are known.
+fn record_peak_rss(path: &std::path::Path) {
+    use std::io::Write;
+    let kb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    // utime + stime (fields 14 and 15, after the parenthesised command name), in clock ticks
+    // (USER_HZ, 100 on Linux).
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    let line = format!(
+        "{{\"pid\":{},\"peak_rss_kb\":{kb},\"cpu_ms\":{}}}\n",
+        std::process::id(),
+        ticks * 10
+    );
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(line.as_bytes());
     }
 }
 

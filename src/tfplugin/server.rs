@@ -2,15 +2,18 @@
 //! typed traits, plus go-plugin's controller, stdio, broker and health services.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::diagnostics::{AttributePath, Diagnostic, Diagnostics, PathStep, Severity};
+use super::log::{self, Level, LogContext};
 use super::proto::plugin as gp;
 use super::proto::tfplugin6 as pb;
 use super::schema::Schema;
@@ -508,283 +511,565 @@ fn validate_with<T: ?Sized>(
     }
 }
 
+// ---- logging ----
+
+/// The field naming the type a request is about, as terraform-plugin-go names it.
+const RESOURCE: &str = "tf_resource_type";
+const DATA_SOURCE: &str = "tf_data_source_type";
+const EPHEMERAL: &str = "tf_ephemeral_resource_type";
+const FUNCTION: &str = "tf_function_name";
+
+/// The fields every line logged while serving one request carries.
+fn rpc_context(rpc: &'static str, type_field: Option<(&'static str, &str)>) -> LogContext {
+    let mut cx = LogContext::new()
+        .with("tf_provider_addr", log::provider_address())
+        .with("tf_req_id", request_id())
+        .with("tf_rpc", rpc);
+    if let Some((key, name)) = type_field {
+        cx = cx.with(key, name);
+    }
+    cx
+}
+
+/// A UUID-shaped id, unique within the process: enough to tell concurrent requests apart in
+/// a log (terraform-plugin-go uses a random UUID; we need no randomness for that).
+fn request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static START: OnceLock<u64> = OnceLock::new();
+    let start = *START.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| u64::try_from(d.as_nanos()).ok())
+            .unwrap_or(0)
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        std::process::id(),
+        (start >> 48) & 0xffff,
+        (start >> 32) & 0xffff,
+        (start >> 16) & 0xffff,
+        ((start & 0xffff) << 32) | (n & 0xffff_ffff)
+    )
+}
+
+/// `.a[0]["k"]`, the path of a diagnostic as logs show it.
+fn path_text(p: &pb::AttributePath) -> String {
+    use pb::attribute_path::step::Selector;
+    let mut s = String::new();
+    for step in &p.steps {
+        match &step.selector {
+            Some(Selector::AttributeName(n)) => {
+                s.push('.');
+                s.push_str(n);
+            }
+            Some(Selector::ElementKeyString(k)) => s.push_str(&format!("[{k:?}]")),
+            Some(Selector::ElementKeyInt(i)) => s.push_str(&format!("[{i}]")),
+            None => {}
+        }
+    }
+    s
+}
+
+/// Logs each diagnostic (errors at error, warnings at warn); returns (errors, warnings).
+fn log_diagnostics(diags: &[pb::Diagnostic]) -> (u64, u64) {
+    let (mut errors, mut warnings) = (0, 0);
+    for d in diags {
+        let is_error = d.severity == pb::diagnostic::Severity::Error as i32;
+        let (level, message, severity) = if is_error {
+            errors += 1;
+            (Level::Error, "Response contains error diagnostic", "ERROR")
+        } else {
+            warnings += 1;
+            (
+                Level::Warn,
+                "Response contains warning diagnostic",
+                "WARNING",
+            )
+        };
+        let mut fields: Vec<(&str, log::Val)> = vec![
+            ("diagnostic_severity", severity.into()),
+            ("diagnostic_summary", d.summary.as_str().into()),
+            ("diagnostic_detail", d.detail.as_str().into()),
+        ];
+        if let Some(p) = &d.attribute {
+            fields.push(("diagnostic_attribute", path_text(p).into()));
+        }
+        log::emit(level, log::PROTO, message, &fields);
+    }
+    (errors, warnings)
+}
+
+/// What a response reports as going wrong: logged, and counted on the "Served request" line.
+trait Outcome {
+    fn log_problems(&self) -> (u64, u64);
+}
+
+macro_rules! diagnostics_outcome {
+    ($($rpc:ident),* $(,)?) => {$(
+        impl Outcome for pb::$rpc::Response {
+            fn log_problems(&self) -> (u64, u64) {
+                log_diagnostics(&self.diagnostics)
+            }
+        }
+    )*};
+}
+
+diagnostics_outcome!(
+    get_metadata,
+    get_provider_schema,
+    validate_provider_config,
+    validate_resource_config,
+    validate_data_resource_config,
+    validate_ephemeral_resource_config,
+    upgrade_resource_state,
+    get_resource_identity_schemas,
+    upgrade_resource_identity,
+    configure_provider,
+    read_resource,
+    plan_resource_change,
+    apply_resource_change,
+    import_resource_state,
+    move_resource_state,
+    read_data_source,
+    generate_resource_config,
+    open_ephemeral_resource,
+    renew_ephemeral_resource,
+    close_ephemeral_resource,
+    get_functions,
+);
+
+impl Outcome for pb::call_function::Response {
+    fn log_problems(&self) -> (u64, u64) {
+        let Some(e) = &self.error else {
+            return (0, 0);
+        };
+        let mut fields: Vec<(&str, log::Val)> =
+            vec![("function_error_text", e.text.as_str().into())];
+        if let Some(a) = e.function_argument {
+            fields.push(("function_error_argument", a.into()));
+        }
+        log::emit(
+            Level::Error,
+            log::PROTO,
+            "Response contains function error",
+            &fields,
+        );
+        (1, 0)
+    }
+}
+
+impl Outcome for pb::stop_provider::Response {
+    fn log_problems(&self) -> (u64, u64) {
+        (0, 0)
+    }
+}
+
+/// Serves one request with its log context: a trace line on arrival, a debug line when
+/// served (duration, diagnostic counts), and every diagnostic at its own level.
+async fn logged<T: Outcome>(
+    cx: LogContext,
+    serve: impl Future<Output = RpcResult<T>>,
+) -> RpcResult<T> {
+    cx.scope(async move {
+        log::emit(Level::Trace, log::PROTO, "Received request", &[]);
+        let started = Instant::now();
+        let res = serve.await;
+        let ms = started.elapsed().as_millis();
+        match &res {
+            Ok(resp) => {
+                let (errors, warnings) = resp.get_ref().log_problems();
+                log::emit(
+                    Level::Debug,
+                    log::PROTO,
+                    "Served request",
+                    &[
+                        ("tf_req_duration_ms", ms.into()),
+                        ("diagnostic_error_count", errors.into()),
+                        ("diagnostic_warning_count", warnings.into()),
+                    ],
+                );
+            }
+            Err(status) => log::emit(
+                Level::Error,
+                log::PROTO,
+                "Request failed",
+                &[
+                    ("tf_req_duration_ms", ms.into()),
+                    ("error", status.message().into()),
+                ],
+            ),
+        }
+        res
+    })
+    .await
+}
+
 #[tonic::async_trait]
 impl pb::provider_server::Provider for ProviderService {
     async fn get_metadata(
         &self,
         _r: Request<pb::get_metadata::Request>,
     ) -> RpcResult<pb::get_metadata::Response> {
-        use pb::get_metadata as m;
-        Ok(Response::new(m::Response {
-            server_capabilities: Some(Self::capabilities()),
-            resources: self
-                .resources
-                .keys()
-                .map(|n| m::ResourceMetadata {
-                    type_name: n.clone(),
-                })
-                .collect(),
-            data_sources: self
-                .data_sources
-                .keys()
-                .map(|n| m::DataSourceMetadata {
-                    type_name: n.clone(),
-                })
-                .collect(),
-            ephemeral_resources: self
-                .ephemerals
-                .keys()
-                .map(|n| m::EphemeralMetadata {
-                    type_name: n.clone(),
-                })
-                .collect(),
-            functions: self
-                .functions
-                .keys()
-                .map(|n| m::FunctionMetadata { name: n.clone() })
-                .collect(),
-            ..Default::default()
-        }))
+        let cx = rpc_context("GetMetadata", None);
+        logged(cx, async move {
+            use pb::get_metadata as m;
+            Ok(Response::new(m::Response {
+                server_capabilities: Some(Self::capabilities()),
+                resources: self
+                    .resources
+                    .keys()
+                    .map(|n| m::ResourceMetadata {
+                        type_name: n.clone(),
+                    })
+                    .collect(),
+                data_sources: self
+                    .data_sources
+                    .keys()
+                    .map(|n| m::DataSourceMetadata {
+                        type_name: n.clone(),
+                    })
+                    .collect(),
+                ephemeral_resources: self
+                    .ephemerals
+                    .keys()
+                    .map(|n| m::EphemeralMetadata {
+                        type_name: n.clone(),
+                    })
+                    .collect(),
+                functions: self
+                    .functions
+                    .keys()
+                    .map(|n| m::FunctionMetadata { name: n.clone() })
+                    .collect(),
+                ..Default::default()
+            }))
+        })
+        .await
     }
 
     async fn get_provider_schema(
         &self,
         _r: Request<pb::get_provider_schema::Request>,
     ) -> RpcResult<pb::get_provider_schema::Response> {
-        let map = |m: &HashMap<String, Schema>| {
-            m.iter()
-                .map(|(k, s)| (k.clone(), s.to_proto()))
-                .collect::<HashMap<_, _>>()
-        };
-        let rs: HashMap<String, Schema> = self
-            .resources
-            .iter()
-            .map(|(k, t)| (k.clone(), t.schema.clone()))
-            .collect();
-        let ds: HashMap<String, Schema> = self
-            .data_sources
-            .iter()
-            .map(|(k, t)| (k.clone(), t.schema.clone()))
-            .collect();
-        let es: HashMap<String, Schema> = self
-            .ephemerals
-            .iter()
-            .map(|(k, t)| (k.clone(), t.schema.clone()))
-            .collect();
-        Ok(Response::new(pb::get_provider_schema::Response {
-            provider: Some(self.provider_schema.to_proto()),
-            resource_schemas: map(&rs),
-            data_source_schemas: map(&ds),
-            ephemeral_resource_schemas: map(&es),
-            functions: self.function_map(),
-            server_capabilities: Some(Self::capabilities()),
-            provider_meta: Some(Schema::default().to_proto()),
-            ..Default::default()
-        }))
+        let cx = rpc_context("GetProviderSchema", None);
+        logged(cx, async move {
+            let map = |m: &HashMap<String, Schema>| {
+                m.iter()
+                    .map(|(k, s)| (k.clone(), s.to_proto()))
+                    .collect::<HashMap<_, _>>()
+            };
+            let rs: HashMap<String, Schema> = self
+                .resources
+                .iter()
+                .map(|(k, t)| (k.clone(), t.schema.clone()))
+                .collect();
+            let ds: HashMap<String, Schema> = self
+                .data_sources
+                .iter()
+                .map(|(k, t)| (k.clone(), t.schema.clone()))
+                .collect();
+            let es: HashMap<String, Schema> = self
+                .ephemerals
+                .iter()
+                .map(|(k, t)| (k.clone(), t.schema.clone()))
+                .collect();
+            Ok(Response::new(pb::get_provider_schema::Response {
+                provider: Some(self.provider_schema.to_proto()),
+                resource_schemas: map(&rs),
+                data_source_schemas: map(&ds),
+                ephemeral_resource_schemas: map(&es),
+                functions: self.function_map(),
+                server_capabilities: Some(Self::capabilities()),
+                provider_meta: Some(Schema::default().to_proto()),
+                ..Default::default()
+            }))
+        })
+        .await
     }
 
     async fn validate_provider_config(
         &self,
         r: Request<pb::validate_provider_config::Request>,
     ) -> RpcResult<pb::validate_provider_config::Response> {
-        let r = r.into_inner();
-        let diags = match decode(
-            r.config.as_ref(),
-            &self.provider_type,
-            "provider configuration",
-        ) {
-            Ok(v) => self.provider.validate(&v),
-            Err(d) => d,
-        };
-        Ok(Response::new(pb::validate_provider_config::Response {
-            diagnostics: diags_to_proto(&diags),
-        }))
+        let cx = rpc_context("ValidateProviderConfig", None);
+        logged(cx, async move {
+            let r = r.into_inner();
+            let diags = match decode(
+                r.config.as_ref(),
+                &self.provider_type,
+                "provider configuration",
+            ) {
+                Ok(v) => self.provider.validate(&v),
+                Err(d) => d,
+            };
+            Ok(Response::new(pb::validate_provider_config::Response {
+                diagnostics: diags_to_proto(&diags),
+            }))
+        })
+        .await
     }
 
     async fn validate_resource_config(
         &self,
         r: Request<pb::validate_resource_config::Request>,
     ) -> RpcResult<pb::validate_resource_config::Response> {
-        let r = r.into_inner();
-        let diagnostics = validate_with(self.resource(&r.type_name), r.config.as_ref(), |t, v| {
-            t.validate(v)
-        });
-        Ok(Response::new(pb::validate_resource_config::Response {
-            diagnostics,
-        }))
+        let cx = rpc_context(
+            "ValidateResourceConfig",
+            Some((RESOURCE, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let r = r.into_inner();
+            let diagnostics =
+                validate_with(self.resource(&r.type_name), r.config.as_ref(), |t, v| {
+                    t.validate(v)
+                });
+            Ok(Response::new(pb::validate_resource_config::Response {
+                diagnostics,
+            }))
+        })
+        .await
     }
 
     async fn validate_data_resource_config(
         &self,
         r: Request<pb::validate_data_resource_config::Request>,
     ) -> RpcResult<pb::validate_data_resource_config::Response> {
-        let r = r.into_inner();
-        let diagnostics =
-            validate_with(self.data_source(&r.type_name), r.config.as_ref(), |t, v| {
-                t.validate(v)
-            });
-        Ok(Response::new(pb::validate_data_resource_config::Response {
-            diagnostics,
-        }))
+        let cx = rpc_context(
+            "ValidateDataResourceConfig",
+            Some((DATA_SOURCE, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let r = r.into_inner();
+            let diagnostics =
+                validate_with(self.data_source(&r.type_name), r.config.as_ref(), |t, v| {
+                    t.validate(v)
+                });
+            Ok(Response::new(pb::validate_data_resource_config::Response {
+                diagnostics,
+            }))
+        })
+        .await
     }
 
     async fn validate_ephemeral_resource_config(
         &self,
         r: Request<pb::validate_ephemeral_resource_config::Request>,
     ) -> RpcResult<pb::validate_ephemeral_resource_config::Response> {
-        let r = r.into_inner();
-        let diagnostics = validate_with(self.ephemeral(&r.type_name), r.config.as_ref(), |t, v| {
-            t.validate(v)
-        });
-        Ok(Response::new(
-            pb::validate_ephemeral_resource_config::Response { diagnostics },
-        ))
+        let cx = rpc_context(
+            "ValidateEphemeralResourceConfig",
+            Some((EPHEMERAL, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let r = r.into_inner();
+            let diagnostics =
+                validate_with(self.ephemeral(&r.type_name), r.config.as_ref(), |t, v| {
+                    t.validate(v)
+                });
+            Ok(Response::new(
+                pb::validate_ephemeral_resource_config::Response { diagnostics },
+            ))
+        })
+        .await
     }
 
     async fn upgrade_resource_state(
         &self,
         r: Request<pb::upgrade_resource_state::Request>,
     ) -> RpcResult<pb::upgrade_resource_state::Response> {
-        let resp = match self.do_upgrade(r.into_inner()).await {
-            Ok(v) => pb::upgrade_resource_state::Response {
-                upgraded_state: Some(v),
-                diagnostics: Vec::new(),
-            },
-            Err(d) => pb::upgrade_resource_state::Response {
-                upgraded_state: None,
-                diagnostics: diags_to_proto(&d),
-            },
-        };
-        Ok(Response::new(resp))
+        let cx = rpc_context(
+            "UpgradeResourceState",
+            Some((RESOURCE, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let resp = match self.do_upgrade(r.into_inner()).await {
+                Ok(v) => pb::upgrade_resource_state::Response {
+                    upgraded_state: Some(v),
+                    diagnostics: Vec::new(),
+                },
+                Err(d) => pb::upgrade_resource_state::Response {
+                    upgraded_state: None,
+                    diagnostics: diags_to_proto(&d),
+                },
+            };
+            Ok(Response::new(resp))
+        })
+        .await
     }
 
     async fn get_resource_identity_schemas(
         &self,
         _r: Request<pb::get_resource_identity_schemas::Request>,
     ) -> RpcResult<pb::get_resource_identity_schemas::Response> {
-        Ok(Response::new(
-            pb::get_resource_identity_schemas::Response::default(),
-        ))
+        let cx = rpc_context("GetResourceIdentitySchemas", None);
+        logged(cx, async move {
+            Ok(Response::new(
+                pb::get_resource_identity_schemas::Response::default(),
+            ))
+        })
+        .await
     }
 
     async fn upgrade_resource_identity(
         &self,
         r: Request<pb::upgrade_resource_identity::Request>,
     ) -> RpcResult<pb::upgrade_resource_identity::Response> {
-        let d: Diagnostics = Diagnostic::error(
-            "Resource identity not supported",
-            format!(
-                "{} has no resource identity schema.",
-                r.into_inner().type_name
-            ),
-        )
-        .into();
-        Ok(Response::new(pb::upgrade_resource_identity::Response {
-            upgraded_identity: None,
-            diagnostics: diags_to_proto(&d),
-        }))
+        let cx = rpc_context(
+            "UpgradeResourceIdentity",
+            Some((RESOURCE, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let d: Diagnostics = Diagnostic::error(
+                "Resource identity not supported",
+                format!(
+                    "{} has no resource identity schema.",
+                    r.into_inner().type_name
+                ),
+            )
+            .into();
+            Ok(Response::new(pb::upgrade_resource_identity::Response {
+                upgraded_identity: None,
+                diagnostics: diags_to_proto(&d),
+            }))
+        })
+        .await
     }
 
     async fn configure_provider(
         &self,
         r: Request<pb::configure_provider::Request>,
     ) -> RpcResult<pb::configure_provider::Response> {
-        let r = r.into_inner();
-        let diags = match decode(
-            r.config.as_ref(),
-            &self.provider_type,
-            "provider configuration",
-        ) {
-            Ok(config) => {
-                self.provider
-                    .configure(
-                        &self.ctx(),
-                        ConfigureRequest {
-                            terraform_version: r.terraform_version,
-                            config,
-                        },
-                    )
-                    .await
-            }
-            Err(d) => d,
-        };
-        Ok(Response::new(pb::configure_provider::Response {
-            diagnostics: diags_to_proto(&diags),
-        }))
+        let cx = rpc_context("ConfigureProvider", None);
+        logged(cx, async move {
+            let r = r.into_inner();
+            let diags = match decode(
+                r.config.as_ref(),
+                &self.provider_type,
+                "provider configuration",
+            ) {
+                Ok(config) => {
+                    self.provider
+                        .configure(
+                            &self.ctx(),
+                            ConfigureRequest {
+                                terraform_version: r.terraform_version,
+                                config,
+                            },
+                        )
+                        .await
+                }
+                Err(d) => d,
+            };
+            Ok(Response::new(pb::configure_provider::Response {
+                diagnostics: diags_to_proto(&diags),
+            }))
+        })
+        .await
     }
 
     async fn read_resource(
         &self,
         r: Request<pb::read_resource::Request>,
     ) -> RpcResult<pb::read_resource::Response> {
-        let r = r.into_inner();
-        let current = r.current_state.clone();
-        let resp = match self.do_read(r).await {
-            Ok((new_state, private, d)) => pb::read_resource::Response {
-                new_state: Some(new_state),
-                private,
-                diagnostics: diags_to_proto(&d),
-                ..Default::default()
-            },
-            // On failure hand the state back unchanged so nothing is lost.
-            Err(d) => pb::read_resource::Response {
-                new_state: current,
-                diagnostics: diags_to_proto(&d),
-                ..Default::default()
-            },
-        };
-        Ok(Response::new(resp))
+        let cx = rpc_context("ReadResource", Some((RESOURCE, &r.get_ref().type_name)));
+        logged(cx, async move {
+            let r = r.into_inner();
+            let current = r.current_state.clone();
+            let resp = match self.do_read(r).await {
+                Ok((new_state, private, d)) => pb::read_resource::Response {
+                    new_state: Some(new_state),
+                    private,
+                    diagnostics: diags_to_proto(&d),
+                    ..Default::default()
+                },
+                // On failure hand the state back unchanged so nothing is lost.
+                Err(d) => pb::read_resource::Response {
+                    new_state: current,
+                    diagnostics: diags_to_proto(&d),
+                    ..Default::default()
+                },
+            };
+            Ok(Response::new(resp))
+        })
+        .await
     }
 
     async fn plan_resource_change(
         &self,
         r: Request<pb::plan_resource_change::Request>,
     ) -> RpcResult<pb::plan_resource_change::Response> {
-        let resp = match self.do_plan(r.into_inner()).await {
-            Ok(resp) => resp,
-            Err(d) => pb::plan_resource_change::Response {
-                diagnostics: diags_to_proto(&d),
-                ..Default::default()
-            },
-        };
-        Ok(Response::new(resp))
+        let cx = rpc_context(
+            "PlanResourceChange",
+            Some((RESOURCE, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let resp = match self.do_plan(r.into_inner()).await {
+                Ok(resp) => resp,
+                Err(d) => pb::plan_resource_change::Response {
+                    diagnostics: diags_to_proto(&d),
+                    ..Default::default()
+                },
+            };
+            Ok(Response::new(resp))
+        })
+        .await
     }
 
     async fn apply_resource_change(
         &self,
         r: Request<pb::apply_resource_change::Request>,
     ) -> RpcResult<pb::apply_resource_change::Response> {
-        let r = r.into_inner();
-        let prior = r.prior_state.clone();
-        let resp = match self.do_apply(r).await {
-            Ok(resp) => resp,
-            Err(d) => pb::apply_resource_change::Response {
-                new_state: prior,
-                diagnostics: diags_to_proto(&d),
-                ..Default::default()
-            },
-        };
-        Ok(Response::new(resp))
+        let cx = rpc_context(
+            "ApplyResourceChange",
+            Some((RESOURCE, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let r = r.into_inner();
+            let prior = r.prior_state.clone();
+            let resp = match self.do_apply(r).await {
+                Ok(resp) => resp,
+                Err(d) => pb::apply_resource_change::Response {
+                    new_state: prior,
+                    diagnostics: diags_to_proto(&d),
+                    ..Default::default()
+                },
+            };
+            Ok(Response::new(resp))
+        })
+        .await
     }
 
     async fn import_resource_state(
         &self,
         r: Request<pb::import_resource_state::Request>,
     ) -> RpcResult<pb::import_resource_state::Response> {
-        let resp = match self.do_import(r.into_inner()).await {
-            Ok(resp) => resp,
-            Err(d) => pb::import_resource_state::Response {
-                diagnostics: diags_to_proto(&d),
-                ..Default::default()
-            },
-        };
-        Ok(Response::new(resp))
+        let cx = rpc_context(
+            "ImportResourceState",
+            Some((RESOURCE, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let resp = match self.do_import(r.into_inner()).await {
+                Ok(resp) => resp,
+                Err(d) => pb::import_resource_state::Response {
+                    diagnostics: diags_to_proto(&d),
+                    ..Default::default()
+                },
+            };
+            Ok(Response::new(resp))
+        })
+        .await
     }
 
     async fn move_resource_state(
         &self,
         r: Request<pb::move_resource_state::Request>,
     ) -> RpcResult<pb::move_resource_state::Response> {
+        let cx = rpc_context(
+            "MoveResourceState",
+            Some((RESOURCE, &r.get_ref().target_type_name)),
+        );
+        logged(cx, async move {
         let r = r.into_inner();
         let d: Diagnostics = Diagnostic::error(
             "Moving resource state is not supported",
@@ -798,89 +1083,126 @@ impl pb::provider_server::Provider for ProviderService {
             diagnostics: diags_to_proto(&d),
             ..Default::default()
         }))
+        })
+        .await
     }
 
     async fn read_data_source(
         &self,
         r: Request<pb::read_data_source::Request>,
     ) -> RpcResult<pb::read_data_source::Response> {
-        let resp = match self.do_read_data(r.into_inner()).await {
-            Ok((state, d)) => pb::read_data_source::Response {
-                state: Some(state),
-                diagnostics: diags_to_proto(&d),
-                deferred: None,
-            },
-            Err(d) => pb::read_data_source::Response {
-                diagnostics: diags_to_proto(&d),
-                ..Default::default()
-            },
-        };
-        Ok(Response::new(resp))
+        let cx = rpc_context(
+            "ReadDataSource",
+            Some((DATA_SOURCE, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let resp = match self.do_read_data(r.into_inner()).await {
+                Ok((state, d)) => pb::read_data_source::Response {
+                    state: Some(state),
+                    diagnostics: diags_to_proto(&d),
+                    deferred: None,
+                },
+                Err(d) => pb::read_data_source::Response {
+                    diagnostics: diags_to_proto(&d),
+                    ..Default::default()
+                },
+            };
+            Ok(Response::new(resp))
+        })
+        .await
     }
 
     async fn generate_resource_config(
         &self,
-        _r: Request<pb::generate_resource_config::Request>,
+        r: Request<pb::generate_resource_config::Request>,
     ) -> RpcResult<pb::generate_resource_config::Response> {
-        let d: Diagnostics = Diagnostic::error(
-            "Config generation not supported",
-            "This provider does not generate configuration; write the resource block by hand.",
-        )
-        .into();
-        Ok(Response::new(pb::generate_resource_config::Response {
-            config: None,
-            diagnostics: diags_to_proto(&d),
-        }))
+        let cx = rpc_context(
+            "GenerateResourceConfig",
+            Some((RESOURCE, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let d: Diagnostics = Diagnostic::error(
+                "Config generation not supported",
+                "This provider does not generate configuration; write the resource block by hand.",
+            )
+            .into();
+            Ok(Response::new(pb::generate_resource_config::Response {
+                config: None,
+                diagnostics: diags_to_proto(&d),
+            }))
+        })
+        .await
     }
 
     async fn open_ephemeral_resource(
         &self,
         r: Request<pb::open_ephemeral_resource::Request>,
     ) -> RpcResult<pb::open_ephemeral_resource::Response> {
-        let resp = match self.do_open(r.into_inner()).await {
-            Ok(resp) => resp,
-            Err(d) => pb::open_ephemeral_resource::Response {
-                diagnostics: diags_to_proto(&d),
-                ..Default::default()
-            },
-        };
-        Ok(Response::new(resp))
+        let cx = rpc_context(
+            "OpenEphemeralResource",
+            Some((EPHEMERAL, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let resp = match self.do_open(r.into_inner()).await {
+                Ok(resp) => resp,
+                Err(d) => pb::open_ephemeral_resource::Response {
+                    diagnostics: diags_to_proto(&d),
+                    ..Default::default()
+                },
+            };
+            Ok(Response::new(resp))
+        })
+        .await
     }
 
     async fn renew_ephemeral_resource(
         &self,
         r: Request<pb::renew_ephemeral_resource::Request>,
     ) -> RpcResult<pb::renew_ephemeral_resource::Response> {
-        let r = r.into_inner();
-        let resp = match self.ephemeral(&r.type_name) {
-            Ok(e) => {
-                let out = e.imp.renew(&self.ctx(), r.private).await;
-                pb::renew_ephemeral_resource::Response {
-                    diagnostics: diags_to_proto(&out.diags),
-                    renew_at: out.renew_at.map(timestamp),
-                    private: out.private,
+        let cx = rpc_context(
+            "RenewEphemeralResource",
+            Some((EPHEMERAL, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let r = r.into_inner();
+            let resp = match self.ephemeral(&r.type_name) {
+                Ok(e) => {
+                    let out = e.imp.renew(&self.ctx(), r.private).await;
+                    pb::renew_ephemeral_resource::Response {
+                        diagnostics: diags_to_proto(&out.diags),
+                        renew_at: out.renew_at.map(timestamp),
+                        private: out.private,
+                    }
                 }
-            }
-            Err(d) => pb::renew_ephemeral_resource::Response {
-                diagnostics: diags_to_proto(&d),
-                ..Default::default()
-            },
-        };
-        Ok(Response::new(resp))
+                Err(d) => pb::renew_ephemeral_resource::Response {
+                    diagnostics: diags_to_proto(&d),
+                    ..Default::default()
+                },
+            };
+            Ok(Response::new(resp))
+        })
+        .await
     }
 
     async fn close_ephemeral_resource(
         &self,
         r: Request<pb::close_ephemeral_resource::Request>,
     ) -> RpcResult<pb::close_ephemeral_resource::Response> {
-        let r = r.into_inner();
-        let d = match self.ephemeral(&r.type_name) {
-            Ok(e) => e.imp.close(&self.ctx(), r.private).await,
-            Err(d) => d,
-        };
-        Ok(Response::new(pb::close_ephemeral_resource::Response {
-            diagnostics: diags_to_proto(&d),
-        }))
+        let cx = rpc_context(
+            "CloseEphemeralResource",
+            Some((EPHEMERAL, &r.get_ref().type_name)),
+        );
+        logged(cx, async move {
+            let r = r.into_inner();
+            let d = match self.ephemeral(&r.type_name) {
+                Ok(e) => e.imp.close(&self.ctx(), r.private).await,
+                Err(d) => d,
+            };
+            Ok(Response::new(pb::close_ephemeral_resource::Response {
+                diagnostics: diags_to_proto(&d),
+            }))
+        })
+        .await
     }
 
     type ListResourceStream = BoxStream<pb::list_resource::Event>;
@@ -903,27 +1225,35 @@ impl pb::provider_server::Provider for ProviderService {
         &self,
         _r: Request<pb::get_functions::Request>,
     ) -> RpcResult<pb::get_functions::Response> {
-        Ok(Response::new(pb::get_functions::Response {
-            functions: self.function_map(),
-            diagnostics: Vec::new(),
-        }))
+        let cx = rpc_context("GetFunctions", None);
+        logged(cx, async move {
+            Ok(Response::new(pb::get_functions::Response {
+                functions: self.function_map(),
+                diagnostics: Vec::new(),
+            }))
+        })
+        .await
     }
 
     async fn call_function(
         &self,
         r: Request<pb::call_function::Request>,
     ) -> RpcResult<pb::call_function::Response> {
-        let resp = match self.do_call(r.into_inner()) {
-            Ok(v) => pb::call_function::Response {
-                result: Some(v),
-                error: None,
-            },
-            Err(e) => pb::call_function::Response {
-                result: None,
-                error: Some(e),
-            },
-        };
-        Ok(Response::new(resp))
+        let cx = rpc_context("CallFunction", Some((FUNCTION, &r.get_ref().name)));
+        logged(cx, async move {
+            let resp = match self.do_call(r.into_inner()) {
+                Ok(v) => pb::call_function::Response {
+                    result: Some(v),
+                    error: None,
+                },
+                Err(e) => pb::call_function::Response {
+                    result: None,
+                    error: Some(e),
+                },
+            };
+            Ok(Response::new(resp))
+        })
+        .await
     }
 
     async fn validate_state_store_config(
@@ -1011,14 +1341,18 @@ impl pb::provider_server::Provider for ProviderService {
         &self,
         _r: Request<pb::stop_provider::Request>,
     ) -> RpcResult<pb::stop_provider::Response> {
-        // Cancel in-flight work; later requests get a fresh token so the server keeps serving.
-        let mut guard = match self.stop.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        guard.cancel();
-        *guard = CancellationToken::new();
-        Ok(Response::new(pb::stop_provider::Response::default()))
+        let cx = rpc_context("StopProvider", None);
+        logged(cx, async move {
+            // Cancel in-flight work; later requests get a fresh token so the server keeps serving.
+            let mut guard = match self.stop.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            guard.cancel();
+            *guard = CancellationToken::new();
+            Ok(Response::new(pb::stop_provider::Response::default()))
+        })
+        .await
     }
 }
 

@@ -17,9 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 #[allow(dead_code)]
+pub mod iam_front;
+#[allow(dead_code)]
 pub mod moto;
 #[allow(dead_code)]
 pub mod postgres;
+#[allow(dead_code)]
+pub mod watchdog;
 
 /// Terraform versions the acceptance tests run against (newest and oldest supported).
 pub const TF_VERSIONS: &[&str] = &["1.15.5", "1.0.3"];

@@ -681,6 +681,51 @@ impl PgCluster {
             .collect()
     }
 
+    /// `pg_ctl restart -m fast`: SIGINT (sessions end, open transactions roll back, a
+    /// checkpoint is written), wait for the exit, start again on the same port and wait until
+    /// it accepts connections. Returns how long the server was down.
+    pub fn restart(&mut self) -> Duration {
+        let down = Instant::now();
+        {
+            let exited = lock(&self.exited);
+            let _ = Command::new("kill")
+                .args(["-s", "INT", &self.pid.to_string()])
+                .status();
+            if exited.recv_timeout(Duration::from_secs(60)).is_err() {
+                panic!(
+                    "PostgreSQL {} (pid {}) did not stop within 60 s\n{}",
+                    self.major,
+                    self.pid,
+                    self.log_tail()
+                );
+            }
+        }
+        let bin = bin_dir(&self.major);
+        let data = self.dir.join("data");
+        let (pid, exited) = spawn_postmaster(&bin, &self.dir, &data, self.port)
+            .unwrap_or_else(|log| panic!("PostgreSQL {} did not restart:\n{log}", self.major));
+        self.pid = pid;
+        self.exited = Mutex::new(exited);
+        down.elapsed()
+    }
+
+    /// Ends every backend whose application_name is `application` (`pg_terminate_backend`);
+    /// how many, or psql's error (e.g. while the server restarts).
+    pub fn terminate_backends(&self, application: &str) -> Result<usize, String> {
+        let (user, password) = self.superuser();
+        self.try_psql(
+            "postgres",
+            user,
+            password,
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE application_name = {} AND pid <> pg_backend_pid()",
+                quote_literal(application)
+            ),
+        )
+        .map(|n| n.parse().unwrap_or(0))
+    }
+
     /// Immediate shutdown (SIGQUIT, as `pg_ctl stop -m immediate`), waiting for the exit.
     fn stop(&self) {
         let exited = lock(&self.exited);
