@@ -42,11 +42,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use support::Workspace;
 use support::postgres::{PgCluster, quote_ident, quote_literal};
-use terraform_provider_rdsiam::aws::token;
 use terraform_provider_rdsiam::pg::catalog::SNAPSHOT_MARKER;
 
 const PG_MAJOR: &str = "15";
@@ -358,25 +357,15 @@ struct Bench {
 impl Bench {
     fn start() -> Bench {
         let pg = PgCluster::start(PG_MAJOR);
-        let creds = aws_credential_types::Credentials::new(
+        let token = support::fixed_iam_token(
             ACCESS_KEY,
             SECRET,
-            Some(SESSION_TOKEN.to_string()),
-            None,
-            "bench",
+            Some(SESSION_TOKEN),
+            pg.port(),
+            ADMIN,
+            REGION,
+            SIGNING_TIME,
         );
-        let token = token::generate(
-            &creds,
-            &token::TokenRequest {
-                hostname: "localhost",
-                port: pg.port(),
-                username: ADMIN,
-                region: REGION,
-                expires_in: token::MAX_EXPIRES_IN,
-            },
-            UNIX_EPOCH + Duration::from_secs(SIGNING_TIME),
-        )
-        .unwrap_or_else(|e| panic!("mint the admin's token: {e}"));
         pg.make_rds_like_admin(ADMIN, &token);
         let (db, admin) = (quote_ident(DB), quote_ident(ADMIN));
         pg.psql("postgres", &format!("CREATE DATABASE {db} OWNER {admin}"));

@@ -29,11 +29,10 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use support::Workspace;
 use support::postgres::{PgCluster, quote_literal};
-use terraform_provider_rdsiam::aws::token;
 
 const PG_MAJOR: &str = "15";
 const TF_VERSION: &str = "1.15.5";
@@ -247,25 +246,15 @@ resource "rdsiam_postgres_user" "u" {{
 fn run(n: usize, full: bool) -> bool {
     let started = Instant::now();
     let pg = PgCluster::start(PG_MAJOR);
-    let creds = aws_credential_types::Credentials::new(
+    let tok = support::fixed_iam_token(
         ACCESS_KEY,
         SECRET,
-        Some(SESSION_TOKEN.to_string()),
-        None,
-        "bench",
+        Some(SESSION_TOKEN),
+        pg.port(),
+        ADMIN,
+        REGION,
+        SIGNING_TIME,
     );
-    let tok = token::generate(
-        &creds,
-        &token::TokenRequest {
-            hostname: "localhost",
-            port: pg.port(),
-            username: ADMIN,
-            region: REGION,
-            expires_in: token::MAX_EXPIRES_IN,
-        },
-        UNIX_EPOCH + Duration::from_secs(SIGNING_TIME),
-    )
-    .unwrap_or_else(|e| panic!("mint the admin's token: {e}"));
     // The admin's password is the token the provider will present.
     pg.make_rds_like_admin(ADMIN, &tok);
 

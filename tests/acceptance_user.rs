@@ -548,32 +548,21 @@ resource "rdsiam_postgres_user" "tls" {
 /// token is what goes over TLS as the password — and tokens over 1 KB work.
 #[test]
 fn iam_auth_sends_a_fresh_token_as_password() {
-    use terraform_provider_rdsiam::aws::token;
     let cluster = PgCluster::start("17");
     let pg = &cluster;
     let admin = "iam_login_admin";
     pg.make_rds_like_admin(admin, "placeholder");
     let session_token = format!("FwoGZXIvYXdzE+/={}", "Q".repeat(900));
-    let creds = aws_credential_types::Credentials::new(
+    let signing_time: u64 = 1_790_000_000;
+    let tok = support::fixed_iam_token(
         "AKIDEXAMPLE",
         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        Some(session_token.clone()),
-        None,
-        "test",
+        Some(&session_token),
+        pg.port(),
+        admin,
+        "eu-west-1",
+        signing_time,
     );
-    let signing_time: u64 = 1_790_000_000;
-    let tok = token::generate(
-        &creds,
-        &token::TokenRequest {
-            hostname: "localhost",
-            port: pg.port(),
-            username: admin,
-            region: "eu-west-1",
-            expires_in: token::MAX_EXPIRES_IN,
-        },
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(signing_time),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
     assert!(tok.len() > 1024, "token only {} bytes", tok.len());
     q(
         pg,

@@ -318,26 +318,15 @@ fn password_login(version: &str) {
 }
 
 fn iam_token(pg: &PgCluster, admin: &str, signing_time: u64) -> String {
-    use terraform_provider_rdsiam::aws::token;
-    let creds = aws_credential_types::Credentials::new(
+    support::fixed_iam_token(
         ACCESS_KEY,
         SECRET_KEY,
-        Some(session_token()),
-        None,
-        "test",
-    );
-    token::generate(
-        &creds,
-        &token::TokenRequest {
-            hostname: "localhost",
-            port: pg.port(),
-            username: admin,
-            region: "eu-west-1",
-            expires_in: token::MAX_EXPIRES_IN,
-        },
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(signing_time),
+        Some(&session_token()),
+        pg.port(),
+        admin,
+        "eu-west-1",
+        signing_time,
     )
-    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Provider configured with IAM auth: the admin's password is set to exactly the token the

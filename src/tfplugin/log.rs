@@ -77,40 +77,42 @@ impl Level {
 }
 
 /// A field value. Numbers stay numbers in the JSON (Terraform prints them unquoted).
+/// Strings are borrowed: log calls sit on hot paths (every SQL statement) and must cost
+/// nothing when logging is off.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Val {
-    Str(String),
+pub enum Val<'a> {
+    Str(Cow<'a, str>),
     Int(i64),
     Bool(bool),
     /// A value that must never be written: always logged as [`REDACTED`].
     Secret,
 }
 
-impl From<&str> for Val {
-    fn from(s: &str) -> Self {
-        Val::Str(s.to_string())
+impl<'a> From<&'a str> for Val<'a> {
+    fn from(s: &'a str) -> Self {
+        Val::Str(Cow::Borrowed(s))
     }
 }
-impl From<String> for Val {
+impl From<String> for Val<'_> {
     fn from(s: String) -> Self {
-        Val::Str(s)
+        Val::Str(Cow::Owned(s))
     }
 }
-impl From<&String> for Val {
-    fn from(s: &String) -> Self {
-        Val::Str(s.clone())
+impl<'a> From<&'a String> for Val<'a> {
+    fn from(s: &'a String) -> Self {
+        Val::Str(Cow::Borrowed(s))
     }
 }
-impl From<bool> for Val {
+impl From<bool> for Val<'_> {
     fn from(b: bool) -> Self {
         Val::Bool(b)
     }
 }
 macro_rules! int_val {
     ($($t:ty),*) => {$(
-        impl From<$t> for Val {
+        impl From<$t> for Val<'_> {
             fn from(n: $t) -> Self {
-                i64::try_from(n).map(Val::Int).unwrap_or_else(|_| Val::Str(n.to_string()))
+                i64::try_from(n).map(Val::Int).unwrap_or_else(|_| Val::Str(Cow::Owned(n.to_string())))
             }
         }
     )*};
@@ -118,7 +120,7 @@ macro_rules! int_val {
 int_val!(i32, i64, u16, u32, u64, u128, usize);
 
 /// A field marked secret: the value is dropped here, only [`REDACTED`] is ever written.
-pub fn secret<T>(_value: T) -> Val {
+pub fn secret<T>(_value: T) -> Val<'static> {
     Val::Secret
 }
 
@@ -337,7 +339,7 @@ pub fn format_line(
     m.insert("@timestamp".into(), Json::from(timestamp(now)));
     for (k, v) in &context.fields {
         if !k.starts_with('@') {
-            m.insert((*k).to_string(), json_value(k, &Val::Str(v.clone())));
+            m.insert((*k).to_string(), json_value(k, &Val::Str(Cow::Borrowed(v))));
         }
     }
     for (k, v) in fields {

@@ -435,3 +435,37 @@ impl Workspace {
             .unwrap_or_else(|e| panic!("show -json is not JSON: {e}\n{out}"))
     }
 }
+
+/// The IAM token the provider mints for `user` at `localhost:port` from these fixed test
+/// credentials with `RDSIAM_TEST_SIGNING_TIME=signing_time`. Set as a local server's password,
+/// it lets the provider's `iam_auth` login succeed, standing in for RDS's token check.
+pub fn fixed_iam_token(
+    access_key: &str,
+    secret_key: &str,
+    session_token: Option<&str>,
+    port: u16,
+    user: &str,
+    region: &str,
+    signing_time: u64,
+) -> String {
+    use terraform_provider_rdsiam::aws::token;
+    let creds = aws_credential_types::Credentials::new(
+        access_key,
+        secret_key,
+        session_token.map(str::to_string),
+        None,
+        "test",
+    );
+    token::generate(
+        &creds,
+        &token::TokenRequest {
+            hostname: "localhost",
+            port,
+            username: user,
+            region,
+            expires_in: token::MAX_EXPIRES_IN,
+        },
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(signing_time),
+    )
+    .unwrap_or_else(|e| panic!("mint the token for {user}: {e}"))
+}
