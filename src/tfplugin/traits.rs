@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::diagnostics::{AttributePath, Diagnostics};
-use super::schema::{Schema, default_plan};
+use super::schema::Schema;
 use super::value::{Type, Value};
 
 /// Per-request context. `cancel` fires when Terraform sends StopProvider (e.g. on Ctrl-C):
@@ -110,30 +110,9 @@ pub trait Resource: Send + Sync + 'static {
         Ok(state)
     }
     async fn read(&self, ctx: &Ctx, req: ReadRequest) -> StateResponse;
-    /// The `id` to plan when it can be known before apply (derived from other planned
-    /// attributes); `None` leaves what the default plan has (unknown on create).
-    fn planned_id(&self, _planned: &Value) -> Option<Value> {
-        None
-    }
-    async fn plan(&self, _ctx: &Ctx, req: PlanRequest) -> PlanResponse {
-        let (mut planned_state, requires_replace) = default_plan(
-            &self.schema(),
-            &req.prior_state,
-            &req.proposed_new_state,
-            &req.config,
-        );
-        if !planned_state.is_null()
-            && let Some(id) = self.planned_id(&planned_state)
-        {
-            planned_state.set_attr("id", id);
-        }
-        PlanResponse {
-            planned_state,
-            requires_replace,
-            planned_private: req.prior_private,
-            diags: Diagnostics::new(),
-        }
-    }
+    /// Refines the framework's default plan (schema defaults, computed attributes unknown on
+    /// create, `requires_replace`), which the server has computed from its cached schema.
+    async fn modify_plan(&self, _ctx: &Ctx, _req: &PlanRequest, _plan: &mut PlanResponse) {}
     async fn create(&self, ctx: &Ctx, req: ApplyRequest) -> StateResponse;
     async fn update(&self, ctx: &Ctx, req: ApplyRequest) -> StateResponse;
     /// Returns diagnostics only: on success the server records a null state.
