@@ -12,3 +12,4 @@ pub mod pg;
 pub mod provider;
 pub mod resources;
 pub mod tfplugin;
+pub mod validators;

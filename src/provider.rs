@@ -20,6 +20,7 @@ use crate::functions::dbuser_arn::DbuserArn;
 use crate::pg::connect::{PasswordSource, Pool, StaticPassword};
 use crate::pg::settings::{self as pg_settings, PgSettings};
 use crate::pg::{Pg, PgSource};
+use crate::resources::managed::Managed;
 use crate::resources::postgres_user::PostgresUser;
 use crate::tfplugin::{
     Block, ConfigureRequest, Ctx, DataSource, Diagnostic, Diagnostics, EphemeralResource, Function,
@@ -215,9 +216,7 @@ impl Provider for RdsIam {
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
         vec![
-            Arc::new(PostgresUser {
-                pg: self.state.clone(),
-            }),
+            Arc::new(Managed::new(PostgresUser, self.state.clone())),
             Arc::new(crate::resources::postgres_grant::PostgresGrant::new(
                 self.state.clone(),
             )),

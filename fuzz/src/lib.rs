@@ -17,7 +17,7 @@ use terraform_provider_rdsiam::pg::{Pg, PgSource};
 use terraform_provider_rdsiam::provider::RdsIam;
 use terraform_provider_rdsiam::resources::import_id;
 use terraform_provider_rdsiam::tfplugin::value::{self, Type, Value};
-use terraform_provider_rdsiam::tfplugin::{Ctx, Diagnostics, Function, Provider, Resource};
+use terraform_provider_rdsiam::tfplugin::{Ctx, Diagnostics, Function, Provider, Resource, Schema};
 
 /// The names of the targets, which are also the corpus directories.
 pub const TARGETS: &[&str] = &[
@@ -55,28 +55,30 @@ fn checked() -> &'static [Checked] {
     ALL.get_or_init(|| {
         let p = Arc::new(RdsIam::new());
         let mut out = Vec::new();
+        // As the server does: the schema's declared validators, then the type's own checks.
+        fn both(
+            schema: Schema,
+            own: impl Fn(&Value) -> Diagnostics + Send + Sync + 'static,
+        ) -> Checked {
+            Checked {
+                ty: schema.implied_type(),
+                check: Box::new(move |v| {
+                    let mut d = schema.validate(v);
+                    d.extend(own(v));
+                    d
+                }),
+            }
+        }
         let pp = p.clone();
-        out.push(Checked {
-            ty: p.schema().implied_type(),
-            check: Box::new(move |v| pp.validate(v)),
-        });
+        out.push(both(p.schema(), move |v| pp.validate(v)));
         for r in p.resources() {
-            out.push(Checked {
-                ty: r.schema().implied_type(),
-                check: Box::new(move |v| r.validate(v)),
-            });
+            out.push(both(r.schema(), move |v| r.validate(v)));
         }
         for d in p.data_sources() {
-            out.push(Checked {
-                ty: d.schema().implied_type(),
-                check: Box::new(move |v| d.validate(v)),
-            });
+            out.push(both(d.schema(), move |v| d.validate(v)));
         }
         for e in p.ephemeral_resources() {
-            out.push(Checked {
-                ty: e.schema().implied_type(),
-                check: Box::new(move |v| e.validate(v)),
-            });
+            out.push(both(e.schema(), move |v| e.validate(v)));
         }
         out
     })
@@ -231,7 +233,7 @@ pub fn validate(data: &[u8]) {
     }
 }
 
-/// A PostgreSQL source that is never available, so imports stop right after parsing the ID.
+/// A PostgreSQL source that is never available.
 struct NoDatabase;
 
 #[async_trait]
@@ -254,12 +256,13 @@ fn resources() -> &'static [Arc<dyn Resource>] {
     static ALL: OnceLock<Vec<Arc<dyn Resource>>> = OnceLock::new();
     ALL.get_or_init(|| {
         use terraform_provider_rdsiam::resources::{
-            postgres_default_privileges::PostgresDefaultPrivileges, postgres_grant::PostgresGrant,
-            postgres_user::PostgresUser,
+            managed::Managed, postgres_default_privileges::PostgresDefaultPrivileges,
+            postgres_grant::PostgresGrant, postgres_user::PostgresUser,
         };
+        // Never the environment's PGHOST: imports stop right after parsing the ID.
         let pg: Arc<dyn PgSource> = Arc::new(NoDatabase);
         vec![
-            Arc::new(PostgresUser { pg: pg.clone() }),
+            Arc::new(Managed::new(PostgresUser, pg.clone())),
             Arc::new(PostgresGrant::new(pg.clone())),
             Arc::new(PostgresDefaultPrivileges { pg }),
         ]

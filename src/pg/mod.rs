@@ -4,7 +4,9 @@
 
 pub mod catalog;
 pub mod connect;
+pub mod duration;
 pub mod ident;
+pub mod row;
 pub mod settings;
 
 use std::collections::HashMap;

@@ -162,7 +162,7 @@ pub fn validate(block: &Value) -> Diagnostics {
     }
     for attr in ["statement_timeout", "lock_timeout"] {
         if let Some(t) = block.get(attr).as_str()
-            && !crate::resources::postgres_user::validate_timeout(t)
+            && !crate::pg::duration::validate_timeout(t)
         {
             d.error_at(
                 path(attr),

@@ -3,22 +3,21 @@
 //! the catalog for drift, importable by name, and dropped safely.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use tokio_postgres::error::SqlState;
 
 use crate::pg::ident::{quote_ident, quote_literal, validate_name};
-use crate::pg::{Pg, PgError, PgSource};
-use crate::resources::pg_unavailable;
+use crate::pg::row::{col, column};
+use crate::pg::{Pg, PgError};
+use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres, unavailable};
 use crate::tfplugin::{
-    ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
-    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
+    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Schema, Type, Validator, Value,
 };
+use crate::validators::{pg_duration, pg_name, whole_number};
 
-pub struct PostgresUser {
-    pub pg: Arc<dyn PgSource>,
-}
+pub struct PostgresUser;
 
 const DEFAULT_IAM_ROLE: &str = "rds_iam";
 
@@ -37,73 +36,53 @@ fn reserved(name: &str) -> Option<&'static str> {
 }
 
 /// The resource's desired or recorded state as plain Rust.
-#[derive(Clone, Debug, PartialEq)]
-struct UserSpec {
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserSpec {
     name: String,
+    #[serde(default = "yes")]
     iam_auth: bool,
+    #[serde(default = "default_iam_role")]
     iam_role: String,
+    #[serde(default = "no_limit")]
     connection_limit: i64,
     /// None = not configured; Some(empty) = configured empty (kept distinct for Terraform).
     roles: Option<BTreeSet<String>>,
     search_path: Option<Vec<String>>,
     statement_timeout: Option<String>,
     reassign_owned_to: Option<String>,
+    #[serde(default)]
     drop_owned: bool,
 }
 
+fn yes() -> bool {
+    true
+}
+
+fn default_iam_role() -> String {
+    DEFAULT_IAM_ROLE.to_string()
+}
+
+fn no_limit() -> i64 {
+    -1
+}
+
 impl UserSpec {
-    fn from_value(v: &Value) -> UserSpec {
-        let strings = |n: &str| -> Option<Vec<String>> {
-            v.get(n).as_list().map(|l| {
-                l.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-        };
-        let text = |n: &str| v.get(n).as_str().map(str::to_string);
+    fn new(name: &str) -> UserSpec {
         UserSpec {
-            name: text("name").unwrap_or_default(),
-            iam_auth: v.get("iam_auth").as_bool().unwrap_or(true),
-            iam_role: text("iam_role").unwrap_or_else(|| DEFAULT_IAM_ROLE.to_string()),
-            connection_limit: v.get("connection_limit").as_i64().unwrap_or(-1),
-            roles: strings("roles").map(|r| r.into_iter().collect()),
-            search_path: strings("search_path"),
-            statement_timeout: text("statement_timeout"),
-            reassign_owned_to: text("reassign_owned_to"),
-            drop_owned: v.get("drop_owned").as_bool().unwrap_or(false),
+            name: name.to_string(),
+            iam_auth: true,
+            iam_role: default_iam_role(),
+            connection_limit: no_limit(),
+            roles: None,
+            search_path: None,
+            statement_timeout: None,
+            reassign_owned_to: None,
+            drop_owned: false,
         }
     }
 
     fn managed_roles(&self) -> BTreeSet<&String> {
         self.roles.iter().flatten().collect()
-    }
-
-    fn to_value(&self) -> Value {
-        let opt = |o: &Option<String>| o.clone().map(Value::String).unwrap_or(Value::Null);
-        Value::object([
-            ("id", Value::string(&self.name)),
-            ("name", Value::string(&self.name)),
-            ("iam_auth", Value::bool(self.iam_auth)),
-            ("iam_role", Value::string(&self.iam_role)),
-            ("connection_limit", Value::int(self.connection_limit)),
-            (
-                "roles",
-                self.roles
-                    .as_ref()
-                    .map(|r| Value::Set(r.iter().map(Value::string).collect()))
-                    .unwrap_or(Value::Null),
-            ),
-            (
-                "search_path",
-                self.search_path
-                    .clone()
-                    .map(Value::list_of_strings)
-                    .unwrap_or(Value::Null),
-            ),
-            ("statement_timeout", opt(&self.statement_timeout)),
-            ("reassign_owned_to", opt(&self.reassign_owned_to)),
-            ("drop_owned", Value::bool(self.drop_owned)),
-        ])
     }
 }
 
@@ -156,21 +135,12 @@ async fn observe(pg: &Pg, name: &str) -> Result<Option<Observed>, PgError> {
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let connection_limit: i64 = row.try_get(0).map_err(|e| decode_err(&e))?;
-    let config: Vec<String> = row.try_get(1).map_err(|e| decode_err(&e))?;
-    let member_of: Vec<String> = row.try_get(2).map_err(|e| decode_err(&e))?;
+    let member_of: Vec<String> = col(row, 2)?;
     Ok(Some(Observed {
-        connection_limit,
+        connection_limit: col(row, 0)?,
         member_of: member_of.into_iter().collect(),
-        config,
+        config: col(row, 1)?,
     }))
-}
-
-fn decode_err(e: &tokio_postgres::Error) -> PgError {
-    PgError {
-        message: format!("unexpected catalog row: {e}"),
-        code: None,
-    }
 }
 
 /// The state as the database sees it, keeping only what this resource manages.
@@ -336,10 +306,7 @@ async fn current_user(pg: &Pg) -> Result<(String, bool), PgError> {
         message: "cannot see the provider's own role in pg_roles".into(),
         code: None,
     })?;
-    Ok((
-        row.try_get(0).map_err(|e| decode_err(&e))?,
-        row.try_get(1).map_err(|e| decode_err(&e))?,
-    ))
+    Ok((col(row, 0)?, col(row, 1)?))
 }
 
 /// The roles the provider's login role can use (transitively). On 16+ an ADMIN-only row
@@ -359,16 +326,14 @@ async fn roles_of_current_user(pg: &Pg) -> Result<BTreeSet<String>, PgError> {
          SELECT r.rolname::text FROM up JOIN pg_roles r ON r.oid = up.oid"
     );
     let rows = pg.query(None, &sql, &[]).await?;
-    rows.iter()
-        .map(|r| r.try_get::<_, String>(0).map_err(|e| decode_err(&e)))
-        .collect()
+    Ok(column::<String>(&rows, 0)?.into_iter().collect())
 }
 
 /// Granting the IAM role to a role the provider's login already belongs to would put the
 /// login into rds_iam transitively and lock it out (on RDS, rds_iam members can only log in
 /// with IAM tokens). Refuse before touching anything.
 async fn refuse_self(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
-    let unavailable = |e: PgError| pg_unavailable(e.to_string());
+    let unavailable = unavailable::<Postgres>;
     let (me, _) = current_user(pg).await.map_err(unavailable)?;
     let mine = roles_of_current_user(pg).await.map_err(unavailable)?;
     let (path, culprit) = if mine.contains(&spec.name) {
@@ -405,7 +370,7 @@ async fn create_preamble(pg: &Pg) -> Result<Vec<String>, PgError> {
 async fn verify_applied(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
     let observed = observe(pg, &spec.name)
         .await
-        .map_err(|e| pg_unavailable(e.to_string()))?;
+        .map_err(unavailable::<Postgres>)?;
     let Some(o) = observed else {
         return Err(Diagnostic::error(
             "PostgreSQL user vanished",
@@ -433,48 +398,21 @@ async fn verify_applied(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
     .into())
 }
 
-fn validate_role_name(diags: &mut Diagnostics, path: AttributePath, v: &Value, what: &str) {
-    if let Some(s) = v.as_str() {
-        if let Err(e) = validate_name(s) {
-            diags.error_at(path, format!("Invalid {what}"), format!("{s:?} {e}"));
-        }
-    } else if v.is_null() && !v.is_unknown() && what == "role name" {
-        diags.error_at(path, "Invalid role name", "role names must not be null");
-    }
+fn role_name() -> Validator {
+    pg_name().summary("Invalid role name")
 }
 
-/// A PostgreSQL duration setting: whole number and unit (default ms). PostgreSQL stores it as
-/// int milliseconds and refuses more only when the SQL runs, so the bound is checked here too.
-pub(crate) fn validate_timeout(s: &str) -> bool {
-    let t = s.trim();
-    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim();
-    let unit = t.get(digits.len()..).unwrap_or("").trim();
-    let micros_per_unit: u128 = match unit {
-        "us" => 1,
-        "" | "ms" => 1_000,
-        "s" => 1_000_000,
-        "min" => 60_000_000,
-        "h" => 3_600_000_000,
-        "d" => 86_400_000_000,
-        _ => return false,
-    };
-    let max_micros = u128::from(i32::MAX.unsigned_abs()) * 1_000;
-    !digits.is_empty()
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && digits
-            .parse::<u128>()
-            .ok()
-            .and_then(|n| n.checked_mul(micros_per_unit))
-            .is_some_and(|us| us <= max_micros)
+fn not_reserved() -> Validator {
+    Validator::string(|n| reserved(n).map_or(Ok(()), |why| Err(format!("{n:?}: {why}."))))
 }
 
 #[async_trait]
-impl Resource for PostgresUser {
-    fn type_name(&self) -> &'static str {
-        "rdsiam_postgres_user"
-    }
+impl ManagedResource for PostgresUser {
+    type Engine = Postgres;
+    type Model = UserSpec;
+    const TYPE_NAME: &'static str = "rdsiam_postgres_user";
 
-    fn schema(&self) -> Schema {
+    fn schema() -> Schema {
         Schema::new(
             Block::new(
                 "A PostgreSQL login role for IAM database authentication: `CREATE ROLE … WITH LOGIN` \
@@ -488,6 +426,8 @@ impl Resource for PostgresUser {
                 Attribute::string("name")
                     .required()
                     .requires_replace()
+                    .validate(pg_name())
+                    .validate(not_reserved())
                     .description("Role name, kept exactly (case, dots, `@`, quotes): the `DBUser` of the IAM token and of the `rds-db:connect` ARN. 1 to 63 bytes; `postgres`, `public`, `rds_*`, `rdsadmin*` and `pg_*` are refused. Changing it replaces the role."),
             )
             .attr(
@@ -498,31 +438,43 @@ impl Resource for PostgresUser {
             .attr(
                 Attribute::string("iam_role")
                     .default_value(Value::string(DEFAULT_IAM_ROLE))
+                    .validate(pg_name())
                     .description("The role that enables IAM authentication (default `rds_iam`). Lets plain PostgreSQL stand in for RDS in tests."),
             )
             .attr(
                 Attribute::number("connection_limit")
                     .default_value(Value::int(-1))
+                    .validate(whole_number(-1, "-1 (no limit)"))
                     .description("Maximum concurrent connections; `-1` (default) means no limit."),
             )
             .attr(
                 Attribute::set_of("roles", Type::String)
                     .optional()
+                    .each(role_name())
                     .description("Further roles this user is a member of, managed additively: memberships granted elsewhere are never revoked. On import, every current membership except `rds_iam` is recorded here, so list the ones to keep: a membership missing from the configuration shows as a removal in the plan."),
             )
             .attr(
                 Attribute::list_of("search_path", Type::String)
                     .optional()
+                    .validate(Validator::not_empty(
+                        "An empty list cannot be stored; omit search_path to keep the server default.",
+                    ))
+                    .each(Validator::string(|s| {
+                        validate_name(s)
+                            .map_err(|_| format!("{s:?} is not a schema name (1 to 63 bytes)."))
+                    }))
                     .description("`ALTER ROLE … SET search_path` (schema names, in order)."),
             )
             .attr(
                 Attribute::string("statement_timeout")
                     .optional()
+                    .validate(pg_duration())
                     .description("`ALTER ROLE … SET statement_timeout`, e.g. `30s`, `5min`, `1500ms`."),
             )
             .attr(
                 Attribute::string("reassign_owned_to")
                     .optional()
+                    .validate(pg_name())
                     .description("On destroy, `REASSIGN OWNED BY` this user `TO` the given role in every database where it owns objects."),
             )
             .attr(
@@ -533,31 +485,9 @@ impl Resource for PostgresUser {
         )
     }
 
-    fn validate(&self, config: &Value) -> Diagnostics {
+    fn validate(config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
-        let name = config.get("name");
-        validate_role_name(&mut d, AttributePath::root("name"), name, "name");
-        if let Some(n) = name.as_str()
-            && let Some(why) = reserved(n)
-        {
-            d.error_at(
-                AttributePath::root("name"),
-                "Invalid name",
-                format!("{n:?}: {why}."),
-            );
-        }
-        validate_role_name(
-            &mut d,
-            AttributePath::root("iam_role"),
-            config.get("iam_role"),
-            "iam_role",
-        );
-        validate_role_name(
-            &mut d,
-            AttributePath::root("reassign_owned_to"),
-            config.get("reassign_owned_to"),
-            "reassign_owned_to",
-        );
+        let name = config.get("name").as_str();
         let iam_role = config.get("iam_role").as_str().unwrap_or(DEFAULT_IAM_ROLE);
         for (i, r) in config
             .get("roles")
@@ -567,7 +497,6 @@ impl Resource for PostgresUser {
             .enumerate()
         {
             let p = AttributePath::root("roles").index(i);
-            validate_role_name(&mut d, p.clone(), r, "role name");
             if r.as_str() == Some(iam_role) {
                 d.error_at(
                     p.clone(),
@@ -575,267 +504,101 @@ impl Resource for PostgresUser {
                     format!("{iam_role:?} is managed by iam_auth; remove it from roles."),
                 );
             }
-            if r.as_str().is_some() && r.as_str() == name.as_str() {
+            if r.as_str().is_some() && r.as_str() == name {
                 d.error_at(p, "Invalid roles", "a role cannot be a member of itself");
             }
-        }
-        if let Some(n) = config.get("connection_limit").as_f64()
-            && (n < -1.0 || n.fract() != 0.0 || n > f64::from(i32::MAX))
-        {
-            d.error_at(
-                AttributePath::root("connection_limit"),
-                "Invalid connection_limit",
-                format!("{n} is not a whole number from -1 (no limit) up."),
-            );
-        }
-        if config
-            .get("search_path")
-            .as_list()
-            .is_some_and(|l| l.is_empty())
-        {
-            d.error_at(
-                AttributePath::root("search_path"),
-                "Invalid search_path",
-                "An empty list cannot be stored; omit search_path to keep the server default.",
-            );
-        }
-        for (i, s) in config
-            .get("search_path")
-            .as_list()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            if s.is_null() && !s.is_unknown() {
-                d.error_at(
-                    AttributePath::root("search_path").index(i),
-                    "Invalid search_path",
-                    "Schema names must not be null.",
-                );
-            } else if let Some(s) = s.as_str()
-                && validate_name(s).is_err()
-            {
-                d.error_at(
-                    AttributePath::root("search_path").index(i),
-                    "Invalid search_path",
-                    format!("{s:?} is not a schema name (1 to 63 bytes)."),
-                );
-            }
-        }
-        if let Some(t) = config.get("statement_timeout").as_str()
-            && !validate_timeout(t)
-        {
-            d.error_at(
-                AttributePath::root("statement_timeout"),
-                "Invalid statement_timeout",
-                format!("{t:?} is not a duration like 30s, 1500ms, 5min or 1h (at most 24 days)."),
-            );
         }
         d
     }
 
-    async fn modify_plan(&self, _ctx: &Ctx, _req: &PlanRequest, plan: &mut PlanResponse) {
-        if !plan.planned_state.is_null()
-            && let Some(id) = planned_id(&plan.planned_state)
-        {
-            plan.planned_state.set_attr("id", id);
+    fn id(spec: &UserSpec) -> String {
+        spec.name.clone()
+    }
+
+    async fn read(
+        &self,
+        op: &mut Op<'_, Pg>,
+        recorded: UserSpec,
+    ) -> Result<Option<UserSpec>, Diagnostics> {
+        match observe(op.db, &recorded.name).await {
+            Ok(o) => Ok(o.map(|o| observed_spec(&recorded, &o))),
+            Err(e) => Err(Diagnostic::error(
+                "Cannot read PostgreSQL user",
+                format!("Reading role {:?} failed: {e}", recorded.name),
+            )
+            .into()),
         }
     }
 
-    async fn read(&self, _ctx: &Ctx, req: ReadRequest) -> StateResponse {
-        let recorded = UserSpec::from_value(&req.state);
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => {
-                return StateResponse {
-                    state: req.state,
-                    private: req.private,
-                    diags: pg_unavailable(e),
-                };
-            }
-        };
-        match observe(&pg, &recorded.name).await {
-            Ok(Some(o)) => StateResponse {
-                state: observed_spec(&recorded, &o).to_value(),
-                private: req.private,
-                diags: Diagnostics::new(),
-            },
-            // Dropped out of band: leave state, Terraform plans to create it again.
-            Ok(None) => StateResponse::default(),
-            Err(e) => StateResponse {
-                state: req.state,
-                private: req.private,
-                diags: Diagnostic::error(
-                    "Cannot read PostgreSQL user",
-                    format!("Reading role {:?} failed: {e}", recorded.name),
-                )
-                .into(),
-            },
-        }
-    }
-
-    async fn create(&self, _ctx: &Ctx, req: ApplyRequest) -> StateResponse {
-        let spec = UserSpec::from_value(&req.planned_state);
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => {
-                return StateResponse {
-                    diags: pg_unavailable(e),
-                    ..StateResponse::default()
-                };
-            }
-        };
-        if let Err(d) = refuse_self(&pg, &spec).await {
-            return StateResponse {
-                diags: d,
-                ..StateResponse::default()
-            };
-        }
-        let mut sql = match create_preamble(&pg).await {
-            Ok(p) => p,
-            Err(e) => {
-                return StateResponse {
-                    diags: pg_unavailable(e.to_string()),
-                    ..StateResponse::default()
-                };
-            }
-        };
+    async fn create(&self, op: &mut Op<'_, Pg>, spec: UserSpec) -> Result<UserSpec, CreateError> {
+        let pg = op.db;
+        refuse_self(pg, &spec).await?;
+        let mut sql = create_preamble(pg).await.map_err(unavailable::<Postgres>)?;
         sql.extend(create_sql(&spec));
         match pg.write(None, &sql).await {
-            Ok(()) => StateResponse {
-                state: spec.to_value(),
-                ..StateResponse::default()
-            },
+            Ok(()) => Ok(spec),
             // Pg::write asks the server whether a COMMIT that lost its connection committed;
             // only when it cannot tell does this happen. Returning no state would orphan a
-            // role that did commit (the next apply: "role already exists"). Returning the
-            // planned state with the error makes Terraform keep it as tainted: the next
-            // refresh drops it if the role is absent (then it is created), else the next
-            // apply replaces it (DROP, CREATE). Never adopt an existing role silently.
-            Err(e) if e.commit_unknown() => StateResponse {
-                state: spec.to_value(),
-                diags: write_error("create", &spec, &e),
-                ..StateResponse::default()
-            },
-            Err(e) => StateResponse {
-                diags: write_error("create", &spec, &e),
-                ..StateResponse::default()
-            },
-        }
-    }
-
-    async fn update(&self, _ctx: &Ctx, req: ApplyRequest) -> StateResponse {
-        let prior = UserSpec::from_value(&req.prior_state);
-        let spec = UserSpec::from_value(&req.planned_state);
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => {
-                return StateResponse {
-                    state: req.prior_state,
-                    diags: pg_unavailable(e),
-                    ..StateResponse::default()
-                };
+            // role that did commit (the next apply: "role already exists").
+            Err(e) if e.commit_unknown() => {
+                Err(CreateError::Uncertain(write_error("create", &spec, &e)))
             }
-        };
-        if let Err(d) = refuse_self(&pg, &spec).await {
-            return StateResponse {
-                state: req.prior_state,
-                diags: d,
-                ..StateResponse::default()
-            };
-        }
-        match pg.write(None, &update_sql(&prior, &spec)).await {
-            Ok(()) => match verify_applied(&pg, &spec).await {
-                Ok(()) => StateResponse {
-                    state: spec.to_value(),
-                    ..StateResponse::default()
-                },
-                Err(diags) => StateResponse {
-                    state: req.prior_state,
-                    diags,
-                    ..StateResponse::default()
-                },
-            },
-            Err(e) => StateResponse {
-                state: req.prior_state,
-                diags: write_error("update", &spec, &e),
-                ..StateResponse::default()
-            },
+            Err(e) => Err(write_error("create", &spec, &e).into()),
         }
     }
 
-    async fn delete(&self, _ctx: &Ctx, req: ApplyRequest) -> Diagnostics {
-        let spec = UserSpec::from_value(&req.prior_state);
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => return pg_unavailable(e),
-        };
-        match drop_user(&pg, &spec).await {
-            Ok(()) => Diagnostics::new(),
-            Err(d) => d,
-        }
+    async fn update(
+        &self,
+        op: &mut Op<'_, Pg>,
+        prior: UserSpec,
+        spec: UserSpec,
+    ) -> Result<UserSpec, Diagnostics> {
+        let pg = op.db;
+        refuse_self(pg, &spec).await?;
+        pg.write(None, &update_sql(&prior, &spec))
+            .await
+            .map_err(|e| write_error("update", &spec, &e))?;
+        verify_applied(pg, &spec).await?;
+        Ok(spec)
     }
 
-    async fn import(&self, _ctx: &Ctx, id: &str) -> ImportResponse {
-        let mut diags = Diagnostics::new();
-        if let Err(e) = validate_name(id) {
-            diags.error(
+    async fn delete(&self, op: &mut Op<'_, Pg>, prior: UserSpec) -> Result<(), Diagnostics> {
+        drop_user(op.db, &prior).await
+    }
+
+    fn check_import_id(id: &str) -> Result<(), Diagnostics> {
+        validate_name(id).map_err(|e| {
+            Diagnostic::error(
                 "Invalid import ID",
                 format!("The ID is the role name: {id:?} {e}."),
-            );
-            return ImportResponse {
-                states: Vec::new(),
-                diags,
-            };
-        }
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => {
-                return ImportResponse {
-                    states: Vec::new(),
-                    diags: pg_unavailable(e),
-                };
-            }
+            )
+            .into()
+        })
+    }
+
+    async fn import(&self, op: &mut Op<'_, Pg>, id: &str) -> Result<Vec<UserSpec>, Diagnostics> {
+        let fail = |detail: String| -> Diagnostics {
+            Diagnostic::error("Cannot import PostgreSQL user", detail).into()
         };
-        match observe(&pg, id).await {
-            Ok(Some(o)) => {
-                let recorded = UserSpec {
-                    name: id.to_string(),
-                    // Every membership besides the IAM role becomes managed, so a config that
-                    // lists them plans clean.
-                    roles: Some(
-                        o.member_of
-                            .iter()
-                            .filter(|r| *r != DEFAULT_IAM_ROLE)
-                            .cloned()
-                            .collect(),
-                    )
-                    .filter(|r: &BTreeSet<String>| !r.is_empty()),
-                    ..UserSpec::from_value(&Value::Null)
-                };
-                ImportResponse {
-                    states: vec![observed_spec(&recorded, &o).to_value()],
-                    diags,
-                }
-            }
-            Ok(None) => {
-                diags.error(
-                    "Cannot import PostgreSQL user",
-                    format!("No role named {id:?} exists (names are case-sensitive)."),
-                );
-                ImportResponse {
-                    states: Vec::new(),
-                    diags,
-                }
-            }
-            Err(e) => {
-                diags.error("Cannot import PostgreSQL user", e.to_string());
-                ImportResponse {
-                    states: Vec::new(),
-                    diags,
-                }
-            }
-        }
+        let Some(o) = observe(op.db, id).await.map_err(|e| fail(e.to_string()))? else {
+            return Err(fail(format!(
+                "No role named {id:?} exists (names are case-sensitive)."
+            )));
+        };
+        let recorded = UserSpec {
+            // Every membership besides the IAM role becomes managed, so a config that lists
+            // them plans clean.
+            roles: Some(
+                o.member_of
+                    .iter()
+                    .filter(|r| *r != DEFAULT_IAM_ROLE)
+                    .cloned()
+                    .collect(),
+            )
+            .filter(|r: &BTreeSet<String>| !r.is_empty()),
+            ..UserSpec::new(id)
+        };
+        Ok(vec![observed_spec(&recorded, &o)])
     }
 }
 
@@ -855,9 +618,7 @@ async fn dependent_databases(pg: &Pg, name: &str) -> Result<Vec<String>, PgError
             &[&name],
         )
         .await?;
-    rows.iter()
-        .map(|r| r.try_get::<_, String>(0).map_err(|e| decode_err(&e)))
-        .collect()
+    column(&rows, 0)
 }
 
 async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
@@ -982,19 +743,12 @@ async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
     }
 }
 
-fn planned_id(planned: &Value) -> Option<Value> {
-    Some(planned.get("name").clone())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn spec(name: &str) -> UserSpec {
-        UserSpec {
-            name: name.into(),
-            ..UserSpec::from_value(&Value::Null)
-        }
+        UserSpec::new(name)
     }
 
     #[test]
@@ -1053,65 +807,31 @@ mod tests {
 
     #[test]
     fn validation_names_attributes() {
-        let r = PostgresUser { pg: Arc::new(NoPg) };
+        let validate = |cfg: &Value| {
+            let mut d = PostgresUser::schema().validate(cfg);
+            d.extend(PostgresUser::validate(cfg));
+            d
+        };
         let cfg = Value::object([
             ("name", Value::string("pg_monitor2")),
             ("roles", Value::Set(vec![Value::string("rds_iam")])),
             ("connection_limit", Value::int(-5)),
             ("statement_timeout", Value::string("soon")),
         ]);
-        let d = r.validate(&cfg);
-        let paths: Vec<String> =
+        let d = validate(&cfg);
+        let mut paths: Vec<String> =
             d.0.iter()
                 .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
                 .collect();
+        paths.sort();
         assert_eq!(
             paths,
-            vec!["name", "roles[0]", "connection_limit", "statement_timeout"]
+            vec!["connection_limit", "name", "roles[0]", "statement_timeout"]
         );
         let ok = Value::object([
             ("name", Value::string("mario.rossi@example.com")),
             ("statement_timeout", Value::string("1500ms")),
         ]);
-        assert!(r.validate(&ok).is_empty());
-    }
-
-    #[test]
-    fn timeouts_stay_within_what_postgresql_stores() {
-        for ok in [
-            "0",
-            "1500ms",
-            "30s",
-            "5min",
-            "1h",
-            "24d",
-            "2147483647",
-            "2147483s",
-        ] {
-            assert!(validate_timeout(ok), "{ok}");
-        }
-        // Beyond INT_MAX milliseconds PostgreSQL fails only when the ALTER ROLE runs.
-        for bad in [
-            "25d",
-            "2147483648",
-            "3000000s",
-            "99999999999999999999999999999999999999999h",
-            "1s; DROP ROLE x",
-            "",
-            "s",
-            "-1s",
-            "1.5s",
-        ] {
-            assert!(!validate_timeout(bad), "{bad}");
-        }
-    }
-
-    struct NoPg;
-
-    #[async_trait]
-    impl PgSource for NoPg {
-        async fn pg(&self) -> Result<Arc<Pg>, String> {
-            Err("no database in unit tests".into())
-        }
+        assert!(validate(&ok).is_empty());
     }
 }

@@ -5,6 +5,7 @@
 pub mod diagnostics;
 pub mod handshake;
 pub mod log;
+pub mod model;
 pub mod proto;
 pub mod schema;
 pub mod serve;
@@ -14,7 +15,8 @@ pub mod traits;
 pub mod value;
 
 pub use diagnostics::{AttributePath, Diagnostic, Diagnostics};
-pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+pub use model::{Maybe, ModelError, from_value, to_value};
+pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema, Validator};
 pub use serve::{ServeOptions, serve};
 pub use traits::*;
 pub use value::{Type, Value};

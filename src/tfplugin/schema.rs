@@ -2,6 +2,7 @@
 //! `DynamicValue`s) and its protocol form.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::diagnostics::{AttributePath, Diagnostics};
 use super::proto::tfplugin6 as pb;
@@ -54,6 +55,97 @@ pub struct Attribute {
     /// Not sent to Terraform: the value the default plan uses when the configuration leaves
     /// this (optional + computed) attribute null, so plans show what will be set.
     pub default: Option<Value>,
+    /// Not sent to Terraform: checks of the known, non-null value ([`Schema::validate`]).
+    pub validators: Vec<Validator>,
+    /// Not sent to Terraform: checks of each element of a list, set or map; a null element is
+    /// an error wherever these are declared.
+    pub element_validators: Vec<Validator>,
+}
+
+/// A declared check of one value, applied by [`Schema::validate`] with the attribute's path,
+/// so resources hold no per-attribute validation code. The error text is the diagnostic's
+/// detail; its summary is `Invalid <attribute>` unless [`Validator::summary`] says otherwise.
+#[derive(Clone)]
+pub struct Validator {
+    summary: Option<&'static str>,
+    check: Arc<Check>,
+}
+
+/// A validator's check: `Err` holds the diagnostic's detail.
+type Check = dyn Fn(&Value) -> Result<(), String> + Send + Sync;
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validator {
+    /// Checks any known value (for elements, also null ones).
+    pub fn new(f: impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        Validator {
+            summary: None,
+            check: Arc::new(f),
+        }
+    }
+
+    /// Checks strings; other values pass (their type is Terraform's concern).
+    pub fn string(f: impl Fn(&str) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        Self::new(move |v| v.as_str().map_or(Ok(()), &f))
+    }
+
+    /// Checks numbers as `f64`.
+    pub fn number(f: impl Fn(f64) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        Self::new(move |v| v.as_f64().map_or(Ok(()), &f))
+    }
+
+    /// One of a fixed set of strings, compared exactly.
+    pub fn one_of(options: &'static [&'static str]) -> Self {
+        Self::string(move |s| {
+            if options.contains(&s) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{s:?} is not one of {}.",
+                    options
+                        .iter()
+                        .map(|o| format!("{o:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        })
+    }
+
+    /// A list, set or map that must not be empty.
+    pub fn not_empty(detail: &'static str) -> Self {
+        Self::new(move |v| {
+            match v
+                .as_list()
+                .map(<[Value]>::len)
+                .or(v.as_map().map(|m| m.len()))
+            {
+                Some(0) => Err(detail.to_string()),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    pub fn summary(mut self, s: &'static str) -> Self {
+        self.summary = Some(s);
+        self
+    }
+
+    fn run(&self, name: &str, v: &Value, path: &AttributePath, diags: &mut Diagnostics) {
+        if let Err(detail) = (self.check)(v) {
+            let summary = self
+                .summary
+                .map_or_else(|| format!("Invalid {name}"), str::to_string);
+            diags.error_at(path.clone(), summary, detail);
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -76,8 +168,11 @@ impl Schema {
 
     /// Applies the validators declared on the attributes to a configuration (or a state read
     /// back), each diagnostic at the attribute's path. Unknown and null values are skipped.
-    pub fn validate(&self, _v: &Value) -> Diagnostics {
-        Diagnostics::new()
+    pub fn validate(&self, v: &Value) -> Diagnostics {
+        let mut diags = Diagnostics::new();
+        self.block
+            .validate_value(v, &AttributePath::default(), &mut diags);
+        diags
     }
 }
 
@@ -119,6 +214,37 @@ impl Block {
 
     pub fn attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
+    }
+
+    fn validate_value(&self, v: &Value, path: &AttributePath, diags: &mut Diagnostics) {
+        if v.is_null() || v.is_unknown() {
+            return;
+        }
+        for a in &self.attributes {
+            a.validate_value(v.get(&a.name), &path.clone().attr(&a.name), diags);
+        }
+        for b in &self.blocks {
+            let bv = v.get(&b.name);
+            match b.nesting {
+                Nesting::Single => b
+                    .block
+                    .validate_value(bv, &path.clone().attr(&b.name), diags),
+                _ => match bv {
+                    Value::Map(m) => {
+                        for (k, x) in m {
+                            b.block
+                                .validate_value(x, &path.clone().attr(&b.name).key(k), diags);
+                        }
+                    }
+                    _ => {
+                        for (i, x) in bv.as_list().unwrap_or_default().iter().enumerate() {
+                            b.block
+                                .validate_value(x, &path.clone().attr(&b.name).index(i), diags);
+                        }
+                    }
+                },
+            }
+        }
     }
 
     /// Paths (within `value`) of every computed attribute whose config value is null, for
@@ -187,6 +313,8 @@ impl Attribute {
             deprecated: false,
             requires_replace: false,
             default: None,
+            validators: Vec::new(),
+            element_validators: Vec::new(),
         }
     }
 
@@ -263,6 +391,73 @@ impl Attribute {
     pub fn requires_replace(mut self) -> Self {
         self.requires_replace = true;
         self
+    }
+
+    /// Declares a check of the attribute's known, non-null value.
+    pub fn validate(mut self, v: Validator) -> Self {
+        self.validators.push(v);
+        self
+    }
+
+    /// Declares a check of each element of this list, set or map attribute.
+    pub fn each(mut self, v: Validator) -> Self {
+        self.element_validators.push(v);
+        self
+    }
+
+    fn validate_value(&self, v: &Value, path: &AttributePath, diags: &mut Diagnostics) {
+        if v.is_null() || v.is_unknown() {
+            return;
+        }
+        for c in &self.validators {
+            c.run(&self.name, v, path, diags);
+        }
+        let elements: Vec<(AttributePath, &Value)> = match v {
+            Value::List(l) | Value::Tuple(l) => l
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (path.clone().index(i), x))
+                .collect(),
+            // Set elements are addressed by index in the order received, as elsewhere here.
+            Value::Set(l) => l
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (path.clone().index(i), x))
+                .collect(),
+            Value::Map(m) => m.iter().map(|(k, x)| (path.clone().key(k), x)).collect(),
+            _ => Vec::new(),
+        };
+        if !self.element_validators.is_empty() {
+            for (p, x) in &elements {
+                if x.is_unknown() {
+                    continue;
+                }
+                if x.is_null() {
+                    let summary = self.element_validators[0]
+                        .summary
+                        .map_or_else(|| format!("Invalid {}", self.name), str::to_string);
+                    diags.error_at(p.clone(), summary, "Elements must not be null.");
+                    continue;
+                }
+                for c in &self.element_validators {
+                    c.run(&self.name, x, p, diags);
+                }
+            }
+        }
+        if let AttributeType::Nested(nesting, attrs) = &self.ty {
+            let block = Block {
+                attributes: attrs.clone(),
+                ..Block::default()
+            };
+            match nesting {
+                Nesting::Single => block.validate_value(v, path, diags),
+                _ => {
+                    for (p, x) in &elements {
+                        block.validate_value(x, p, diags);
+                    }
+                }
+            }
+        }
     }
 
     pub fn implied_type(&self) -> Type {
