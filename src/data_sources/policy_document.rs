@@ -3,9 +3,14 @@
 
 use async_trait::async_trait;
 
-use crate::aws::arn::{self, ArnError, Effect, Field, PolicyInput};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aws::arn::{self, Effect, Field, PolicyInput};
 use crate::tfplugin::{
-    Attribute, AttributePath, Block, Ctx, DataSource, Diagnostics, Schema, Type, Value,
+    Attribute, AttributePath, Block, Ctx, DataSource, Diagnostics, Schema, Type, Validator, Value,
+    from_value, to_value,
 };
 
 pub struct PolicyDocument;
@@ -18,6 +23,19 @@ and the **resource id** (`cluster-…`, `db-…` or `prx-…`), not the cluster 
 IAM treats `*`, `?` and `${…}` in resource ARNs as wildcards and variables. A user name \
 containing `*`, `?` or `$` is escaped (`${*}`, `${?}`, `${$}`) so it matches only itself; the \
 single entry `\"*\"` means every database user.";
+
+/// The configuration and, with `effect`, `arns` and `json` filled in, the state.
+#[derive(Serialize, Deserialize)]
+struct Doc {
+    region: String,
+    account_id: String,
+    resource_id: String,
+    db_users: Vec<String>,
+    sid: Option<String>,
+    effect: Option<String>,
+    arns: Option<Vec<String>>,
+    json: Option<String>,
+}
 
 fn path_for(field: &Field) -> AttributePath {
     match field {
@@ -42,111 +60,49 @@ fn summary_for(field: &Field) -> &'static str {
     }
 }
 
-fn push_error(diags: &mut Diagnostics, e: &ArnError) {
-    diags.error_at(path_for(&e.field), summary_for(&e.field), e.message.clone());
-}
-
-/// Checks every attribute whose value is already known (plan-time validation).
-fn validate_config(config: &Value) -> Diagnostics {
-    let mut diags = Diagnostics::new();
-    type Check = fn(&str) -> Result<(), String>;
-    let single: [(&str, Field, Check); 4] = [
-        ("region", Field::Region, arn::validate_region),
-        ("account_id", Field::AccountId, arn::validate_account_id),
-        ("resource_id", Field::ResourceId, arn::validate_resource_id),
-        ("sid", Field::Sid, arn::validate_sid),
-    ];
-    for (name, field, check) in single {
-        if let Some(s) = config.get(name).as_str()
-            && let Err(message) = check(s)
-        {
-            push_error(&mut diags, &ArnError { field, message });
-        }
-    }
-    if let Some(s) = config.get("effect").as_str()
-        && let Err(message) = s.parse::<Effect>()
-    {
-        push_error(
-            &mut diags,
-            &ArnError {
-                field: Field::Effect,
-                message,
-            },
-        );
-    }
-    if let Some(users) = config.get("db_users").as_list() {
-        if users.is_empty() {
-            push_error(
-                &mut diags,
-                &ArnError {
-                    field: Field::DbUsers,
-                    message: "at least one database user name is required".into(),
-                },
-            );
-        }
-        for (i, u) in users.iter().enumerate() {
-            if u.is_null() {
-                push_error(
-                    &mut diags,
-                    &ArnError {
-                        field: Field::DbUser(i),
-                        message: "a database user name must not be null".into(),
-                    },
-                );
-            } else if let Some(s) = u.as_str()
-                && let Err(message) = arn::validate_db_user(s)
-            {
-                push_error(
-                    &mut diags,
-                    &ArnError {
-                        field: Field::DbUser(i),
-                        message,
-                    },
-                );
-            }
-        }
-    }
-    diags
-}
-
-#[async_trait]
-impl DataSource for PolicyDocument {
-    fn type_name(&self) -> &'static str {
-        "rdsiam_policy_document"
-    }
-
-    fn schema(&self) -> Schema {
+fn schema() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
         Schema::new(
             Block::new(DESCRIPTION)
                 .attr(
                     Attribute::string("region")
                         .required()
+                        .validate(Validator::string(arn::validate_region))
                         .description("AWS region of the database, e.g. `eu-west-1`. Decides the ARN partition (`aws`, `aws-cn`, `aws-us-gov`, …)."),
                 )
                 .attr(
                     Attribute::string("account_id")
                         .required()
+                        .validate(Validator::string(arn::validate_account_id))
                         .description("The 12-digit AWS account id that owns the database."),
                 )
                 .attr(
                     Attribute::string("resource_id")
                         .required()
+                        .validate(Validator::string(arn::validate_resource_id))
                         .description("The database's resource id: an Aurora cluster's `cluster_resource_id` (`cluster-…`), an instance's `resource_id` (`db-…`) or an RDS Proxy id (`prx-…`). Not the cluster identifier."),
                 )
                 .attr(
                     Attribute::list_of("db_users", Type::String)
                         .required()
+                        .validate(Validator::not_empty(
+                            "at least one database user name is required",
+                        ))
+                        .each(Validator::string(arn::validate_db_user))
                         .description("PostgreSQL user names (case-sensitive, 1 to 63 bytes). `\"*\"` alone means every user."),
                 )
                 .attr(
                     Attribute::string("sid")
                         .optional()
+                        .validate(Validator::string(arn::validate_sid))
                         .description("Statement id (letters and digits only). Omitted from the document when unset."),
                 )
                 .attr(
                     Attribute::string("effect")
                         .optional()
                         .computed()
+                        .validate(Validator::string(|s| s.parse::<Effect>().map(|_| ())))
                         .description("`Allow` (default) or `Deny`."),
                 )
                 .attr(
@@ -160,51 +116,59 @@ impl DataSource for PolicyDocument {
                         .description("The policy document as JSON, with a stable layout so plans never show spurious diffs."),
                 ),
         )
+    })
+}
+
+#[async_trait]
+impl DataSource for PolicyDocument {
+    fn type_name(&self) -> &'static str {
+        "rdsiam_policy_document"
     }
 
-    fn validate(&self, config: &Value) -> Diagnostics {
-        validate_config(config)
+    fn schema(&self) -> Schema {
+        schema().clone()
     }
 
     async fn read(&self, _ctx: &Ctx, config: Value) -> (Value, Diagnostics) {
-        let mut diags = validate_config(&config);
+        let mut diags = schema().validate(&config);
         if diags.has_errors() {
             return (Value::Null, diags);
         }
-        let text = |n: &str| config.get(n).as_str().unwrap_or_default().to_string();
-        let db_users: Vec<String> = config
-            .get("db_users")
-            .as_list()
-            .unwrap_or_default()
-            .iter()
-            .map(|u| u.as_str().unwrap_or_default().to_string())
-            .collect();
-        let effect = match config.get("effect").as_str() {
-            Some(s) => s.parse::<Effect>().unwrap_or_default(),
-            None => Effect::Allow,
+        let mut doc: Doc = match from_value(&config) {
+            Ok(d) => d,
+            Err(e) => {
+                diags.error("Invalid configuration", e.to_string());
+                return (Value::Null, diags);
+            }
         };
-        let (region, account_id, resource_id) =
-            (text("region"), text("account_id"), text("resource_id"));
-        let sid = config.get("sid").as_str();
+        let effect = doc
+            .effect
+            .as_deref()
+            .map_or(Effect::Allow, |s| s.parse().unwrap_or_default());
         let input = PolicyInput {
-            region: &region,
-            account_id: &account_id,
-            resource_id: &resource_id,
-            db_users: &db_users,
-            sid,
+            region: &doc.region,
+            account_id: &doc.account_id,
+            resource_id: &doc.resource_id,
+            db_users: &doc.db_users,
+            sid: doc.sid.as_deref(),
             effect,
         };
         match arn::policy_document(&input) {
             Ok(policy) => {
-                let mut state = config.clone();
-                state.set_attr("effect", Value::string(effect.as_str()));
-                state.set_attr("arns", Value::list_of_strings(policy.arns));
-                state.set_attr("json", Value::string(policy.json));
-                (state, diags)
+                doc.effect = Some(effect.as_str().to_string());
+                doc.arns = Some(policy.arns);
+                doc.json = Some(policy.json);
+                match to_value(&doc, &schema().implied_type()) {
+                    Ok(state) => (state, diags),
+                    Err(e) => {
+                        diags.error("Cannot build the policy document", e.to_string());
+                        (Value::Null, diags)
+                    }
+                }
             }
             Err(errors) => {
                 for e in &errors {
-                    push_error(&mut diags, e);
+                    diags.error_at(path_for(&e.field), summary_for(&e.field), e.message.clone());
                 }
                 (Value::Null, diags)
             }
@@ -238,7 +202,7 @@ mod tests {
     #[test]
     fn bad_input_names_each_attribute() {
         let c = config("12345", "moon-1", "foo", vec![]);
-        let d = PolicyDocument.validate(&c);
+        let d = schema().validate(&c);
         assert_eq!(
             paths(&d),
             vec!["region", "account_id", "resource_id", "db_users"]
@@ -250,8 +214,8 @@ mod tests {
         let c = config("12345", "eu-west-1", "cluster-A", vec![Value::Unknown]);
         let mut c2 = c.clone();
         c2.set_attr("account_id", Value::Unknown);
-        assert_eq!(paths(&PolicyDocument.validate(&c)), vec!["account_id"]);
-        assert!(PolicyDocument.validate(&c2).is_empty());
+        assert_eq!(paths(&schema().validate(&c)), vec!["account_id"]);
+        assert!(schema().validate(&c2).is_empty());
     }
 
     #[test]
@@ -262,7 +226,7 @@ mod tests {
             "cluster-A",
             vec![Value::string("ok"), Value::string("")],
         );
-        assert_eq!(paths(&PolicyDocument.validate(&c)), vec!["db_users[1]"]);
+        assert_eq!(paths(&schema().validate(&c)), vec!["db_users[1]"]);
     }
 
     #[tokio::test]

@@ -266,9 +266,14 @@ impl<'de> Deserializer<'de> for ValueDe<'_> {
         v.visit_unit()
     }
 
+    // Attributes the model does not declare (e.g. `id`, set by the adapter) may be unknown.
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, ModelError> {
+        v.visit_unit()
+    }
+
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit_struct seq tuple tuple_struct map struct identifier ignored_any
+        bytes byte_buf unit_struct seq tuple tuple_struct map struct identifier
     }
 }
 

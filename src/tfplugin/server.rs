@@ -511,7 +511,9 @@ fn validate_with<T: ?Sized>(
 ) -> Vec<pb::Diagnostic> {
     let diags = t.and_then(|t| {
         let v = decode(dv, &t.ty, "configuration")?;
-        Ok(f(&t.imp, &v))
+        let mut d = t.schema.validate(&v);
+        d.extend(f(&t.imp, &v));
+        Ok(d)
     });
     match diags {
         Ok(d) | Err(d) => diags_to_proto(&d),
