@@ -144,6 +144,19 @@ pub(super) trait DiagnosticsResponse: Default {
     }
 }
 
+/// A failure that must not lose the object: the response carries `state` back unchanged.
+pub(super) fn or_keep<R: DiagnosticsResponse>(
+    res: Result<R, Diagnostics>,
+    state: Option<pb::DynamicValue>,
+    slot: impl FnOnce(&mut R) -> &mut Option<pb::DynamicValue>,
+) -> R {
+    res.unwrap_or_else(|d| {
+        let mut r = R::failed(&d);
+        *slot(&mut r) = state;
+        r
+    })
+}
+
 macro_rules! diagnostics_response {
     ($($rpc:ident),* $(,)?) => {$(
         impl DiagnosticsResponse for pb::$rpc::Response {

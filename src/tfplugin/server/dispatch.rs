@@ -17,7 +17,7 @@ use super::super::traits::{
 use super::super::value::{self, Type, Value};
 use super::convert::{
     DiagnosticsResponse, decode, diags_to_proto, encode, function_to_proto, null_write_only,
-    path_to_proto, timestamp, unknown_type,
+    or_keep, path_to_proto, timestamp, unknown_type,
 };
 
 /// An implementation with its schema and implied type, both computed once at start-up.
@@ -79,6 +79,18 @@ fn protocol_schemas<T: ?Sized>(reg: &Registry<T>) -> HashMap<String, pb::Schema>
     reg.iter()
         .map(|(k, t)| (k.clone(), t.schema.to_proto()))
         .collect()
+}
+
+/// The validate RPC of a resource kind: `$lookup` finds the type by the request's name.
+macro_rules! validate_typed {
+    ($($rpc:ident: $lookup:ident;)*) => {$(
+        pub async fn $rpc(&self, r: pb::$rpc::Request) -> pb::$rpc::Response {
+            let d = self
+                .$lookup(&r.type_name)
+                .map(|t| t.validate(r.config.as_ref(), "configuration", |t, v| t.validate(v)));
+            DiagnosticsResponse::failed(&d.unwrap_or_else(|d| d))
+        }
+    )*};
 }
 
 pub struct ProviderService {
@@ -209,31 +221,10 @@ impl ProviderService {
         pb::validate_provider_config::Response::failed(&d)
     }
 
-    pub async fn validate_resource_config(
-        &self,
-        r: pb::validate_resource_config::Request,
-    ) -> pb::validate_resource_config::Response {
-        let res = self.resource(&r.type_name);
-        let d = res.map(|t| t.validate(r.config.as_ref(), "configuration", |t, v| t.validate(v)));
-        pb::validate_resource_config::Response::failed(&d.unwrap_or_else(|d| d))
-    }
-
-    pub async fn validate_data_resource_config(
-        &self,
-        r: pb::validate_data_resource_config::Request,
-    ) -> pb::validate_data_resource_config::Response {
-        let ds = self.data_source(&r.type_name);
-        let d = ds.map(|t| t.validate(r.config.as_ref(), "configuration", |t, v| t.validate(v)));
-        pb::validate_data_resource_config::Response::failed(&d.unwrap_or_else(|d| d))
-    }
-
-    pub async fn validate_ephemeral_resource_config(
-        &self,
-        r: pb::validate_ephemeral_resource_config::Request,
-    ) -> pb::validate_ephemeral_resource_config::Response {
-        let e = self.ephemeral(&r.type_name);
-        let d = e.map(|t| t.validate(r.config.as_ref(), "configuration", |t, v| t.validate(v)));
-        pb::validate_ephemeral_resource_config::Response::failed(&d.unwrap_or_else(|d| d))
+    validate_typed! {
+        validate_resource_config: resource;
+        validate_data_resource_config: data_source;
+        validate_ephemeral_resource_config: ephemeral;
     }
 
     // ---- provider ----
@@ -329,82 +320,73 @@ impl ProviderService {
     ) -> pb::read_resource::Response {
         // On failure hand the state back unchanged so nothing is lost.
         let current = r.current_state.clone();
-        self.read(r)
-            .await
-            .unwrap_or_else(|d| pb::read_resource::Response {
-                new_state: current,
-                ..DiagnosticsResponse::failed(&d)
-            })
-    }
-
-    async fn read(
-        &self,
-        r: pb::read_resource::Request,
-    ) -> Result<pb::read_resource::Response, Diagnostics> {
-        let res = self.resource(&r.type_name)?;
-        let state = decode(r.current_state.as_ref(), &res.ty, "current state")?;
-        if state.is_null() {
-            return Ok(pb::read_resource::Response {
-                new_state: Some(encode(&Value::Null, &res.ty, "state")?),
+        let attempt = async {
+            let res = self.resource(&r.type_name)?;
+            let state = decode(r.current_state.as_ref(), &res.ty, "current state")?;
+            if state.is_null() {
+                return Ok(pb::read_resource::Response {
+                    new_state: Some(encode(&Value::Null, &res.ty, "state")?),
+                    private: r.private,
+                    ..Default::default()
+                });
+            }
+            let req = ReadRequest {
+                state,
                 private: r.private,
+            };
+            let out = res.imp.read(&self.ctx(), req).await;
+            let mut st = out.state;
+            null_write_only(&res.schema, &mut st);
+            Ok::<_, Diagnostics>(pb::read_resource::Response {
+                new_state: Some(encode(&st, &res.ty, "new state")?),
+                private: out.private,
+                diagnostics: diags_to_proto(&out.diags),
                 ..Default::default()
-            });
-        }
-        let req = ReadRequest {
-            state,
-            private: r.private,
+            })
         };
-        let out = res.imp.read(&self.ctx(), req).await;
-        let mut st = out.state;
-        null_write_only(&res.schema, &mut st);
-        Ok(pb::read_resource::Response {
-            new_state: Some(encode(&st, &res.ty, "new state")?),
-            private: out.private,
-            diagnostics: diags_to_proto(&out.diags),
-            ..Default::default()
-        })
+        or_keep(attempt.await, current, |r| &mut r.new_state)
     }
 
     pub async fn plan_resource_change(
         &self,
         r: pb::plan_resource_change::Request,
     ) -> pb::plan_resource_change::Response {
-        DiagnosticsResponse::or_failed(self.plan(r).await)
-    }
-
-    async fn plan(
-        &self,
-        r: pb::plan_resource_change::Request,
-    ) -> Result<pb::plan_resource_change::Response, Diagnostics> {
-        let res = self.resource(&r.type_name)?;
-        let req = PlanRequest {
-            prior_state: decode(r.prior_state.as_ref(), &res.ty, "prior state")?,
-            proposed_new_state: decode(r.proposed_new_state.as_ref(), &res.ty, "proposed state")?,
-            config: decode(r.config.as_ref(), &res.ty, "configuration")?,
-            prior_private: r.prior_private,
+        let attempt = async {
+            let res = self.resource(&r.type_name)?;
+            let req = PlanRequest {
+                prior_state: decode(r.prior_state.as_ref(), &res.ty, "prior state")?,
+                proposed_new_state: decode(
+                    r.proposed_new_state.as_ref(),
+                    &res.ty,
+                    "proposed state",
+                )?,
+                config: decode(r.config.as_ref(), &res.ty, "configuration")?,
+                prior_private: r.prior_private,
+            };
+            let (planned_state, requires_replace) = default_plan(
+                &res.schema,
+                &req.prior_state,
+                &req.proposed_new_state,
+                &req.config,
+            );
+            let mut out = PlanResponse {
+                planned_state,
+                requires_replace,
+                planned_private: req.prior_private.clone(),
+                diags: Diagnostics::new(),
+            };
+            res.imp.modify_plan(&self.ctx(), &req, &mut out).await;
+            let mut planned = out.planned_state;
+            null_write_only(&res.schema, &mut planned);
+            Ok::<_, Diagnostics>(pb::plan_resource_change::Response {
+                planned_state: Some(encode(&planned, &res.ty, "planned state")?),
+                requires_replace: out.requires_replace.iter().map(path_to_proto).collect(),
+                planned_private: out.planned_private,
+                diagnostics: diags_to_proto(&out.diags),
+                ..Default::default()
+            })
         };
-        let (planned_state, requires_replace) = default_plan(
-            &res.schema,
-            &req.prior_state,
-            &req.proposed_new_state,
-            &req.config,
-        );
-        let mut out = PlanResponse {
-            planned_state,
-            requires_replace,
-            planned_private: req.prior_private.clone(),
-            diags: Diagnostics::new(),
-        };
-        res.imp.modify_plan(&self.ctx(), &req, &mut out).await;
-        let mut planned = out.planned_state;
-        null_write_only(&res.schema, &mut planned);
-        Ok(pb::plan_resource_change::Response {
-            planned_state: Some(encode(&planned, &res.ty, "planned state")?),
-            requires_replace: out.requires_replace.iter().map(path_to_proto).collect(),
-            planned_private: out.planned_private,
-            diagnostics: diags_to_proto(&out.diags),
-            ..Default::default()
-        })
+        DiagnosticsResponse::or_failed(attempt.await)
     }
 
     pub async fn apply_resource_change(
@@ -413,79 +395,66 @@ impl ProviderService {
     ) -> pb::apply_resource_change::Response {
         // On failure keep the prior state: the object may still exist.
         let prior = r.prior_state.clone();
-        self.apply(r)
-            .await
-            .unwrap_or_else(|d| pb::apply_resource_change::Response {
-                new_state: prior,
-                ..DiagnosticsResponse::failed(&d)
-            })
-    }
-
-    async fn apply(
-        &self,
-        r: pb::apply_resource_change::Request,
-    ) -> Result<pb::apply_resource_change::Response, Diagnostics> {
-        let res = self.resource(&r.type_name)?;
-        let req = ApplyRequest {
-            prior_state: decode(r.prior_state.as_ref(), &res.ty, "prior state")?,
-            planned_state: decode(r.planned_state.as_ref(), &res.ty, "planned state")?,
-            config: decode(r.config.as_ref(), &res.ty, "configuration")?,
-            planned_private: r.planned_private,
-        };
-        let ctx = self.ctx();
-        let (mut state, private, diags) = if req.planned_state.is_null() {
-            let prior = req.prior_state.clone();
-            let diags = res.imp.delete(&ctx, req).await;
-            // A failed delete keeps the object in state.
-            let st = if diags.has_errors() {
-                prior
-            } else {
-                Value::Null
+        let attempt = async {
+            let res = self.resource(&r.type_name)?;
+            let req = ApplyRequest {
+                prior_state: decode(r.prior_state.as_ref(), &res.ty, "prior state")?,
+                planned_state: decode(r.planned_state.as_ref(), &res.ty, "planned state")?,
+                config: decode(r.config.as_ref(), &res.ty, "configuration")?,
+                planned_private: r.planned_private,
             };
-            (st, Vec::new(), diags)
-        } else if req.prior_state.is_null() {
-            let o = res.imp.create(&ctx, req).await;
-            (o.state, o.private, o.diags)
-        } else {
-            let o = res.imp.update(&ctx, req).await;
-            (o.state, o.private, o.diags)
+            let ctx = self.ctx();
+            let (mut state, private, diags) = if req.planned_state.is_null() {
+                let prior = req.prior_state.clone();
+                let diags = res.imp.delete(&ctx, req).await;
+                // A failed delete keeps the object in state.
+                let st = if diags.has_errors() {
+                    prior
+                } else {
+                    Value::Null
+                };
+                (st, Vec::new(), diags)
+            } else if req.prior_state.is_null() {
+                let o = res.imp.create(&ctx, req).await;
+                (o.state, o.private, o.diags)
+            } else {
+                let o = res.imp.update(&ctx, req).await;
+                (o.state, o.private, o.diags)
+            };
+            null_write_only(&res.schema, &mut state);
+            Ok::<_, Diagnostics>(pb::apply_resource_change::Response {
+                new_state: Some(encode(&state, &res.ty, "new state")?),
+                private,
+                diagnostics: diags_to_proto(&diags),
+                ..Default::default()
+            })
         };
-        null_write_only(&res.schema, &mut state);
-        Ok(pb::apply_resource_change::Response {
-            new_state: Some(encode(&state, &res.ty, "new state")?),
-            private,
-            diagnostics: diags_to_proto(&diags),
-            ..Default::default()
-        })
+        or_keep(attempt.await, prior, |r| &mut r.new_state)
     }
 
     pub async fn import_resource_state(
         &self,
         r: pb::import_resource_state::Request,
     ) -> pb::import_resource_state::Response {
-        DiagnosticsResponse::or_failed(self.import(r).await)
-    }
-
-    async fn import(
-        &self,
-        r: pb::import_resource_state::Request,
-    ) -> Result<pb::import_resource_state::Response, Diagnostics> {
-        let res = self.resource(&r.type_name)?;
-        let out = res.imp.import(&self.ctx(), &r.id).await;
-        let mut imported = Vec::new();
-        for mut st in out.states {
-            null_write_only(&res.schema, &mut st);
-            imported.push(pb::import_resource_state::ImportedResource {
-                type_name: r.type_name.clone(),
-                state: Some(encode(&st, &res.ty, "imported state")?),
+        let attempt = async {
+            let res = self.resource(&r.type_name)?;
+            let out = res.imp.import(&self.ctx(), &r.id).await;
+            let mut imported = Vec::new();
+            for mut st in out.states {
+                null_write_only(&res.schema, &mut st);
+                imported.push(pb::import_resource_state::ImportedResource {
+                    type_name: r.type_name.clone(),
+                    state: Some(encode(&st, &res.ty, "imported state")?),
+                    ..Default::default()
+                });
+            }
+            Ok::<_, Diagnostics>(pb::import_resource_state::Response {
+                imported_resources: imported,
+                diagnostics: diags_to_proto(&out.diags),
                 ..Default::default()
-            });
-        }
-        Ok(pb::import_resource_state::Response {
-            imported_resources: imported,
-            diagnostics: diags_to_proto(&out.diags),
-            ..Default::default()
-        })
+            })
+        };
+        DiagnosticsResponse::or_failed(attempt.await)
     }
 
     pub async fn move_resource_state(
@@ -521,24 +490,20 @@ impl ProviderService {
         &self,
         r: pb::read_data_source::Request,
     ) -> pb::read_data_source::Response {
-        DiagnosticsResponse::or_failed(self.read_data(r).await)
-    }
-
-    async fn read_data(
-        &self,
-        r: pb::read_data_source::Request,
-    ) -> Result<pb::read_data_source::Response, Diagnostics> {
-        let ds = self.data_source(&r.type_name)?;
-        let config = decode(r.config.as_ref(), &ds.ty, "configuration")?;
-        let (state, diags) = ds.imp.read(&self.ctx(), config).await;
-        if diags.has_errors() && state.is_null() {
-            return Err(diags);
-        }
-        Ok(pb::read_data_source::Response {
-            state: Some(encode(&state, &ds.ty, "data source state")?),
-            diagnostics: diags_to_proto(&diags),
-            deferred: None,
-        })
+        let attempt = async {
+            let ds = self.data_source(&r.type_name)?;
+            let config = decode(r.config.as_ref(), &ds.ty, "configuration")?;
+            let (state, diags) = ds.imp.read(&self.ctx(), config).await;
+            if diags.has_errors() && state.is_null() {
+                return Err(diags);
+            }
+            Ok::<_, Diagnostics>(pb::read_data_source::Response {
+                state: Some(encode(&state, &ds.ty, "data source state")?),
+                diagnostics: diags_to_proto(&diags),
+                deferred: None,
+            })
+        };
+        DiagnosticsResponse::or_failed(attempt.await)
     }
 
     // ---- ephemeral resources ----
@@ -547,26 +512,22 @@ impl ProviderService {
         &self,
         r: pb::open_ephemeral_resource::Request,
     ) -> pb::open_ephemeral_resource::Response {
-        DiagnosticsResponse::or_failed(self.open(r).await)
-    }
-
-    async fn open(
-        &self,
-        r: pb::open_ephemeral_resource::Request,
-    ) -> Result<pb::open_ephemeral_resource::Response, Diagnostics> {
-        let e = self.ephemeral(&r.type_name)?;
-        let config = decode(r.config.as_ref(), &e.ty, "configuration")?;
-        let out = e.imp.open(&self.ctx(), config).await;
-        if out.diags.has_errors() {
-            return Err(out.diags);
-        }
-        Ok(pb::open_ephemeral_resource::Response {
-            diagnostics: diags_to_proto(&out.diags),
-            renew_at: out.renew_at.map(timestamp),
-            result: Some(encode(&out.result, &e.ty, "ephemeral result")?),
-            private: out.private,
-            deferred: None,
-        })
+        let attempt = async {
+            let e = self.ephemeral(&r.type_name)?;
+            let config = decode(r.config.as_ref(), &e.ty, "configuration")?;
+            let out = e.imp.open(&self.ctx(), config).await;
+            if out.diags.has_errors() {
+                return Err(out.diags);
+            }
+            Ok::<_, Diagnostics>(pb::open_ephemeral_resource::Response {
+                diagnostics: diags_to_proto(&out.diags),
+                renew_at: out.renew_at.map(timestamp),
+                result: Some(encode(&out.result, &e.ty, "ephemeral result")?),
+                private: out.private,
+                deferred: None,
+            })
+        };
+        DiagnosticsResponse::or_failed(attempt.await)
     }
 
     pub async fn renew_ephemeral_resource(
