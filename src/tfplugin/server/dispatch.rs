@@ -93,6 +93,7 @@ macro_rules! validate_typed {
     )*};
 }
 
+/// A provider's types by name, each with its cached schema; one method per RPC.
 pub struct ProviderService {
     /// Names the provider in messages (e.g. `rdsiam`).
     name: String,
