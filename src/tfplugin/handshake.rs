@@ -24,13 +24,15 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
-    pub fn message(&self) -> String {
+    /// What to print; `program` names the binary (e.g. `terraform-provider-rdsiam`).
+    pub fn message(&self, program: &str) -> String {
         match self {
-            HandshakeError::NotTerraform => "This binary is a plugin. These are not meant to be executed directly.\n\
-                 This is a Terraform provider plugin (terraform-provider-rdsiam): Terraform starts it\n\
+            HandshakeError::NotTerraform => format!(
+                "This binary is a plugin. These are not meant to be executed directly.\n\
+                 This is a Terraform provider plugin ({program}): Terraform starts it\n\
                  itself. Configure it in a `required_providers` block and run `terraform init`,\n\
                  or run it with --debug to attach Terraform via TF_REATTACH_PROVIDERS."
-                .to_string(),
+            ),
             HandshakeError::Protocol(offered) => format!(
                 "Terraform offered plugin protocol versions {offered:?}, but this provider speaks only \
                  protocol {APP_PROTOCOL_VERSION} (Terraform >= 1.0). Upgrade Terraform."
@@ -63,8 +65,9 @@ pub fn check_env(
     }
 }
 
-/// A fresh socket path. go-plugin >= 1.5 tells plugins where to put it.
-pub fn socket_path(dir_override: Option<&str>) -> PathBuf {
+/// A fresh socket path, `plugin-<name>-<pid>-<nanos>`. go-plugin >= 1.5 tells plugins where
+/// to put it.
+pub fn socket_path(dir_override: Option<&str>, name: &str) -> PathBuf {
     let dir = match dir_override {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => std::env::temp_dir(),
@@ -73,7 +76,7 @@ pub fn socket_path(dir_override: Option<&str>) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    dir.join(format!("plugin-rdsiam-{}-{nanos}", std::process::id()))
+    dir.join(format!("plugin-{name}-{}-{nanos}", std::process::id()))
 }
 
 /// `CORE|APP|unix|PATH|grpc|CERT`, CERT being the server certificate's DER in unpadded

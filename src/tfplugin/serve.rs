@@ -11,7 +11,7 @@ use tonic::transport::Server;
 use super::handshake;
 use super::proto::plugin as gp;
 use super::proto::tfplugin6 as pb;
-use super::server::{Broker, Controller, ProviderService, Stdio};
+use super::server::{Broker, Controller, GrpcProvider, ProviderService, Stdio};
 use super::tls;
 use super::traits::Provider;
 
@@ -23,8 +23,18 @@ pub struct ServeOptions {
     pub debug: bool,
     /// e.g. `registry.terraform.io/rdsiam/rdsiam`, used in the reattach value.
     pub provider_address: String,
-    /// Benchmark hook: on Shutdown, append `{"pid":…,"peak_rss_kb":…,"cpu_ms":…}` to this file.
-    pub peak_rss_file: Option<PathBuf>,
+    /// Runs once when Terraform shuts the provider down, just before the process exits: the
+    /// only moment a whole run's figures (e.g. peak memory) are known.
+    pub on_shutdown: Option<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl ServeOptions {
+    /// The provider's type name, the address's last segment (`…/rdsiam/rdsiam` → `rdsiam`):
+    /// it prefixes our own error lines and names the socket.
+    pub fn provider_name(&self) -> &str {
+        let addr = self.provider_address.as_str();
+        addr.rsplit('/').next().unwrap_or(addr)
+    }
 }
 
 /// Removes the socket file however the process ends.
@@ -38,20 +48,24 @@ impl Drop for SocketGuard {
 
 /// Serves the provider until Terraform shuts it down. Returns the process exit code.
 pub async fn serve(provider: Arc<dyn Provider>, opts: ServeOptions) -> i32 {
+    let name = opts.provider_name().to_string();
     if !opts.debug {
         let cookie = std::env::var(handshake::MAGIC_COOKIE_KEY).ok();
         let versions = std::env::var("PLUGIN_PROTOCOL_VERSIONS").ok();
         if let Err(e) = handshake::check_env(cookie.as_deref(), versions.as_deref()) {
-            eprintln!("{}", e.message());
+            eprintln!("{}", e.message(&format!("terraform-provider-{name}")));
             return 1;
         }
     }
 
-    let sock = handshake::socket_path(std::env::var("PLUGIN_UNIX_SOCKET_DIR").ok().as_deref());
+    let sock = handshake::socket_path(
+        std::env::var("PLUGIN_UNIX_SOCKET_DIR").ok().as_deref(),
+        &name,
+    );
     let listener = match UnixListener::bind(&sock) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("rdsiam: cannot listen on {}: {e}", sock.display());
+            eprintln!("{name}: cannot listen on {}: {e}", sock.display());
             return 1;
         }
     };
@@ -67,7 +81,7 @@ pub async fn serve(provider: Arc<dyn Provider>, opts: ServeOptions) -> i32 {
             match built {
                 Ok(x) => Some(x),
                 Err(e) => {
-                    eprintln!("rdsiam: AutoMTLS setup failed: {e}");
+                    eprintln!("{name}: AutoMTLS setup failed: {e}");
                     return 1;
                 }
             }
@@ -78,9 +92,11 @@ pub async fn serve(provider: Arc<dyn Provider>, opts: ServeOptions) -> i32 {
     let shutdown = Arc::new(tokio::sync::Notify::new());
     spawn_signal_handling(opts.debug);
 
-    let provider_svc = pb::provider_server::ProviderServer::new(ProviderService::new(provider))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let provider_svc = pb::provider_server::ProviderServer::new(GrpcProvider(
+        ProviderService::new(provider, &name),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let (health, health_svc) = tonic_health::server::health_reporter();
     health
         .set_service_status("plugin", tonic_health::ServingStatus::Serving)
@@ -98,14 +114,14 @@ pub async fn serve(provider: Arc<dyn Provider>, opts: ServeOptions) -> i32 {
 
     // In debug mode the process outlives many Terraform runs: only Ctrl-C ends it.
     let debug = opts.debug;
-    let peak_rss_file = opts.peak_rss_file.clone();
+    let on_shutdown = opts.on_shutdown;
     let stop = async move {
         if debug {
             std::future::pending::<()>().await;
         }
         shutdown.notified().await;
-        if let Some(path) = &peak_rss_file {
-            record_peak_rss(path);
+        if let Some(hook) = &on_shutdown {
+            hook();
         }
         // go-plugin force-kills 2 s after Shutdown; streams (stdio, broker) never end on
         // their own, so don't wait for a graceful drain.
@@ -119,7 +135,7 @@ pub async fn serve(provider: Arc<dyn Provider>, opts: ServeOptions) -> i32 {
         Some((cert_der, cfg)) => {
             println!("{}", handshake::handshake_line(&sock, Some(&cert_der)));
             flush_stdout();
-            let incoming = tls_incoming(listener, cfg);
+            let incoming = tls_incoming(listener, cfg, name.clone());
             router.serve_with_incoming_shutdown(incoming, stop).await
         }
         None => {
@@ -137,45 +153,9 @@ pub async fn serve(provider: Arc<dyn Provider>, opts: ServeOptions) -> i32 {
     match served {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("rdsiam: gRPC server failed: {e}");
+            eprintln!("{name}: gRPC server failed: {e}");
             1
         }
-    }
-}
-
-/// The process's peak resident set (`VmHWM`) and CPU time, appended as one JSON line: exit is
-/// the only moment the whole run's figures are known.
-fn record_peak_rss(path: &std::path::Path) {
-    use std::io::Write;
-    let kb = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    // utime + stime (fields 14 and 15, after the parenthesised command name), in clock ticks
-    // (USER_HZ, 100 on Linux).
-    let ticks = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0);
-    let line = format!(
-        "{{\"pid\":{},\"peak_rss_kb\":{kb},\"cpu_ms\":{}}}\n",
-        std::process::id(),
-        ticks * 10
-    );
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        let _ = f.write_all(line.as_bytes());
     }
 }
 
@@ -212,6 +192,7 @@ fn spawn_signal_handling(debug: bool) {
 fn tls_incoming(
     listener: UnixListener,
     cfg: rustls::ServerConfig,
+    name: String,
 ) -> ReceiverStream<Result<tokio_rustls::server::TlsStream<tokio::net::UnixStream>, std::io::Error>>
 {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
@@ -221,19 +202,20 @@ fn tls_incoming(
             let (stream, _) = match listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("rdsiam: accept failed: {e}");
+                    eprintln!("{name}: accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
             let acceptor = acceptor.clone();
             let tx = tx.clone();
+            let name = name.clone();
             tokio::spawn(async move {
                 match acceptor.accept(stream).await {
                     Ok(tls) => {
                         let _ = tx.send(Ok(tls)).await;
                     }
-                    Err(e) => eprintln!("rdsiam: TLS handshake with Terraform failed: {e}"),
+                    Err(e) => eprintln!("{name}: TLS handshake with Terraform failed: {e}"),
                 }
             });
         }
