@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod connect;
+pub mod duration;
 pub mod ident;
 pub mod settings;
 
