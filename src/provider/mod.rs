@@ -6,6 +6,9 @@
 //! [`ProviderState`] below is per-command state: `configure` fills it once and every data source
 //! holds the same `Arc` to it.
 
+pub mod aws_block;
+pub mod postgres_block;
+
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
@@ -25,11 +28,6 @@ use crate::tfplugin::{
     Block, ConfigureRequest, Ctx, DataSource, Diagnostic, Diagnostics, EphemeralResource, Function,
     Provider, Resource, Schema, Value,
 };
-
-pub mod aws_block;
-pub mod postgres_block;
-
-use postgres_block as pg_settings;
 
 /// Where users find us; also the key of the `TF_REATTACH_PROVIDERS` value in `--debug` mode.
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/rdsiam/rdsiam";
@@ -130,7 +128,7 @@ impl PgSource for ProviderState {
             .get_or_try_init(|| async {
                 let block = self.pg_block.get().cloned().unwrap_or(Value::Null);
                 let env = |k: &str| std::env::var(k).ok();
-                let settings = match pg_settings::resolve(&block, &env) {
+                let settings = match postgres_block::resolve(&block, &env) {
                     Ok(Some(s)) => s,
                     Ok(None) => {
                         return Err("The provider has no PostgreSQL connection settings: add a `postgres { host = … username = … }` block to the provider (or set PGHOST / PGUSER).".to_string());
@@ -200,7 +198,7 @@ impl Provider for RdsIam {
                  credentials.",
             )
             .block(aws_block::aws_block())
-            .block(pg_settings::schema_block()),
+            .block(postgres_block::schema_block()),
         )
     }
 
@@ -240,8 +238,8 @@ impl Provider for RdsIam {
 
     fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = aws_block::parse_settings(config).1;
-        let block = pg_settings::block_of(config);
-        d.extend(pg_settings::validate(&block));
+        let block = postgres_block::block_of(config);
+        d.extend(postgres_block::validate(&block));
         // PGSSLMODE is as much configuration as the block: catch it at plan time too.
         if block.get("iam_auth").as_bool() == Some(true)
             && block.get("sslmode").is_null()
@@ -252,7 +250,7 @@ impl Provider for RdsIam {
                     "IAM authentication needs TLS",
                     "PGSSLMODE=disable is set in the environment, but RDS accepts IAM tokens only over TLS. Unset it or set sslmode = \"verify-full\" in the postgres block.",
                 )
-                .at(crate::tfplugin::AttributePath::root(pg_settings::BLOCK).index(0).attr("iam_auth")),
+                .at(crate::tfplugin::AttributePath::root(postgres_block::BLOCK).index(0).attr("iam_auth")),
             );
         }
         d
@@ -264,7 +262,7 @@ impl Provider for RdsIam {
             self.state.set_aws(Aws::new(settings));
         }
         // Stored, not resolved: nothing connects until a resource needs the database.
-        let block = pg_settings::block_of(&req.config);
+        let block = postgres_block::block_of(&req.config);
         if let Some(pw) = block.get("password").as_str() {
             crate::tfplugin::log::register_secret(pw);
         }

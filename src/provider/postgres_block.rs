@@ -179,7 +179,8 @@ pub fn validate(block: &Value) -> Diagnostics {
     d
 }
 
-/// The block's attributes as plain values (Null and, here, unknown become `None`).
+/// The block's attributes as plain values (Null becomes `None`); called once the block is
+/// wholly known.
 fn typed(block: &Value) -> PgBlock {
     let text = |attr: &str| block.get(attr).as_str().map(str::to_string);
     let number = |attr: &str| block.get(attr).as_i64();
