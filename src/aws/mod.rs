@@ -1,6 +1,41 @@
-//! AWS-side logic: ARNs and policy documents (pure), later credentials, tokens and RDS lookups.
+//! AWS-side logic: ARNs and policy documents (pure), credentials and the lazily built SDK
+//! configuration, IAM auth tokens, and RDS lookups. Nothing here knows Terraform's types: the
+//! provider and the data sources turn [`AwsError`] into diagnostics.
 
 pub mod arn;
 pub mod credentials;
 pub mod rds;
 pub mod token;
+
+/// A failed AWS step as the user will read it: a short summary and a detail that says what was
+/// tried and what to do. Never contains credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsError {
+    pub summary: String,
+    pub detail: String,
+    /// The looked-up object does not exist: the caller can point at the attribute naming it.
+    pub not_found: bool,
+}
+
+impl AwsError {
+    pub fn new(summary: impl Into<String>, detail: impl Into<String>) -> Self {
+        AwsError {
+            summary: summary.into(),
+            detail: detail.into(),
+            not_found: false,
+        }
+    }
+
+    pub fn not_found(summary: impl Into<String>, detail: impl Into<String>) -> Self {
+        AwsError {
+            not_found: true,
+            ..AwsError::new(summary, detail)
+        }
+    }
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.summary, self.detail)
+    }
+}

@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
-use crate::aws::rds::{self, Kind};
+use crate::aws::rds::Kind;
+use crate::data_sources::rds_lookup::RdsLookup;
 use crate::provider::ProviderState;
-use crate::tfplugin::{Ctx, DataSource, Diagnostics, Schema, Value};
 
 const DESCRIPTION: &str = "Looks up an RDS DB instance (RDS for PostgreSQL) by identifier with \
 `rds:DescribeDBInstances`, for its **resource id** (`db-…`) — what `rds-db:connect` policies \
@@ -18,35 +16,12 @@ authentication is disabled.\n\n\
 Uses the provider's `aws` settings (credentials are looked up only now, not at configure \
 time).";
 
-pub struct InstanceLookup {
-    state: Arc<ProviderState>,
-}
-
-impl InstanceLookup {
-    pub fn new(state: Arc<ProviderState>) -> Self {
-        InstanceLookup { state }
-    }
-}
-
-#[async_trait]
-impl DataSource for InstanceLookup {
-    fn type_name(&self) -> &'static str {
-        "rdsiam_instance"
-    }
-
-    fn schema(&self) -> Schema {
-        rds::lookup_schema(
-            Kind::Instance,
-            DESCRIPTION,
-            "The DB instance identifier (its name, e.g. `app-postgres`) or ARN.",
-        )
-    }
-
-    fn validate(&self, config: &Value) -> Diagnostics {
-        rds::validate_lookup(Kind::Instance, config)
-    }
-
-    async fn read(&self, ctx: &Ctx, config: Value) -> (Value, Diagnostics) {
-        rds::read_lookup(&self.state, ctx, Kind::Instance, config).await
+pub fn new(state: Arc<ProviderState>) -> RdsLookup {
+    RdsLookup {
+        kind: Kind::Instance,
+        type_name: "rdsiam_instance",
+        description: DESCRIPTION,
+        id_description: "The DB instance identifier (its name, e.g. `app-postgres`) or ARN.",
+        state,
     }
 }

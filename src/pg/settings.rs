@@ -1,11 +1,41 @@
-//! The provider's `postgres { … }` block: schema, libpq environment defaults, plan-time checks.
+//! PostgreSQL connection settings: what the provider's `postgres` block says (already parsed,
+//! see `provider::postgres_block`), merged with the libpq environment (`PGHOST` & co.) into the
+//! parameters a connection needs.
 
 use std::time::Duration;
 
 use super::connect::{ConnectSettings, SslMode, load_root_cert};
-use crate::tfplugin::{Attribute, AttributePath, Block, Diagnostics, NestedBlock, Nesting, Value};
 
-pub const BLOCK: &str = "postgres";
+/// The `postgres` block as written: every attribute optional, nothing checked against the
+/// environment yet. Numbers stay `i64` so out-of-range values can be reported, not truncated.
+#[derive(Clone, Default, PartialEq)]
+pub struct PgBlock {
+    pub host: Option<String>,
+    pub hostaddr: Option<String>,
+    pub port: Option<i64>,
+    pub database: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub iam_auth: Option<bool>,
+    pub token_hostname: Option<String>,
+    pub token_port: Option<i64>,
+    pub token_region: Option<String>,
+    pub sslmode: Option<String>,
+    pub sslrootcert: Option<String>,
+    pub connect_timeout: Option<i64>,
+    pub max_connections: Option<i64>,
+    pub statement_timeout: Option<String>,
+    pub lock_timeout: Option<String>,
+}
+
+/// A problem with one attribute of the block (or the environment variable standing in for it);
+/// the provider turns `attr` into the attribute path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingError {
+    pub attr: &'static str,
+    pub summary: String,
+    pub detail: String,
+}
 
 /// Parsed settings; the password source is decided by the provider (static or IAM token).
 #[derive(Clone, PartialEq)]
@@ -29,206 +59,38 @@ pub struct PgSettings {
     pub lock_timeout: Option<String>,
 }
 
-pub fn schema_block() -> NestedBlock {
-    let s = |n: &str, d: &str| Attribute::string(n).optional().description(d);
-    let n = |name: &str, d: &str| Attribute::number(name).optional().description(d);
-    NestedBlock::new(
-        BLOCK,
-        Nesting::List,
-        Block::new(
-            "How the provider connects to PostgreSQL (needed only by the `rdsiam_postgres_*` resources; nothing connects until one of them is planned). Unset values fall back to the libpq environment variables `PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`, `PGSSLMODE`, `PGSSLROOTCERT`, `PGCONNECT_TIMEOUT`.",
-        )
-        .attr(s("host", "Server host name (`PGHOST`); also the name checked by `verify-full`."))
-        .attr(s("hostaddr", "IP address to connect to instead of resolving `host` (`PGHOSTADDR`), e.g. through a tunnel; TLS still verifies `host`."))
-        .attr(n("port", "Server port (`PGPORT`, default 5432)."))
-        .attr(s("database", "Database to connect to (`PGDATABASE`, default `postgres`)."))
-        .attr(s("username", "Login role of the provider (`PGUSER`). On RDS, typically the master user or a role with CREATEROLE that holds `rds_iam` WITH ADMIN OPTION."))
-        .attr(
-            Attribute::string("password")
-                .optional()
-                .sensitive()
-                .description("Password (`PGPASSWORD`). Conflicts with `iam_auth` (with `iam_auth = true`, `PGPASSWORD` is ignored)."),
-        )
-        .attr(
-            Attribute::bool("iam_auth")
-                .optional()
-                .description("Log in with an IAM auth token minted by the provider for every new connection (so no connection ever uses a token older than 15 minutes), instead of a password (default `false`). Needs AWS credentials (see the `aws` block) and TLS."),
-        )
-        .attr(s("token_hostname", "Host name the IAM token is signed for, when connecting through a tunnel or proxy (default: `host`)."))
-        .attr(n("token_port", "Port the IAM token is signed for (default: `port`)."))
-        .attr(s("token_region", "Region the IAM token is signed for (default: the `aws` block's region)."))
-        .attr(s("sslmode", "`require` (default: encrypted, certificate not checked), `verify-ca`, `verify-full` (recommended with `sslrootcert`), or `disable` (not allowed with `iam_auth`). `PGSSLMODE`."))
-        .attr(s("sslrootcert", "CA bundle for `verify-ca` / `verify-full`: a file path or the PEM text itself (`PGSSLROOTCERT`). For RDS, the global bundle published by AWS."))
-        .attr(n("connect_timeout", "Seconds to wait for a connection (`PGCONNECT_TIMEOUT`, default 15)."))
-        .attr(n("max_connections", "Most connections the provider opens at once, across all databases (default 4)."))
-        .attr(s("statement_timeout", "`statement_timeout` for the provider's own sessions, e.g. `60s` (default: the server's)."))
-        .attr(s("lock_timeout", "`lock_timeout` for the provider's own sessions (default `15s`): a locked table becomes an error, never a hang.")),
-    )
-    .max_items(1)
-}
-
-fn path(attr: &str) -> AttributePath {
-    AttributePath::root(BLOCK).index(0).attr(attr)
-}
-
-type TextCheck = fn(&str) -> Result<(), String>;
-
-/// Plan-time checks of the block's text attributes.
-const TEXT_CHECKS: [(&str, TextCheck); 7] = [
-    ("host", check_host),
-    ("hostaddr", check_hostaddr),
-    ("database", check_name),
-    ("username", check_name),
-    ("token_hostname", check_token_hostname),
-    ("token_region", check_region),
-    ("sslrootcert", check_sslrootcert),
-];
-
-fn check_host(s: &str) -> Result<(), String> {
-    if s.is_empty() || s.contains(char::is_whitespace) || s.contains("://") {
-        Err(format!(
-            "{s:?} is not a host name: give the bare name or address, without scheme or spaces."
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-fn check_hostaddr(s: &str) -> Result<(), String> {
-    s.parse::<std::net::IpAddr>()
-        .map(|_| ())
-        .map_err(|_| format!("{s:?} is not an IP address."))
-}
-
-fn check_name(s: &str) -> Result<(), String> {
-    super::ident::validate_name(s).map_err(|e| format!("{s:?} {e}."))
-}
-
-fn check_token_hostname(s: &str) -> Result<(), String> {
-    crate::aws::token::validate_hostname(s, 5432)
-        .map(|_| ())
-        .map_err(|e| format!("{}.", e.0))
-}
-
-fn check_region(s: &str) -> Result<(), String> {
-    crate::aws::arn::validate_region(s).map_err(|e| format!("{e}."))
-}
-
-/// Only the shape: the file is read when connecting, since plan and apply may run on
-/// different machines (and `terraform validate` on one that has no such file).
-fn check_sslrootcert(s: &str) -> Result<(), String> {
-    if s.trim().is_empty() {
-        Err("empty: give a CA bundle file path or its PEM text.".into())
-    } else {
-        Ok(())
-    }
-}
-
-/// Checks what the configuration says on its own (values may be unknown).
-pub fn validate(block: &Value) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    if let Some(m) = block.get("sslmode").as_str()
-        && SslMode::parse(m).is_none()
-    {
-        d.error_at(
-            path("sslmode"),
-            "Invalid sslmode",
-            format!("{m:?}: use disable, require, verify-ca or verify-full."),
-        );
-    }
-    if block.get("iam_auth").as_bool() == Some(true) {
-        if block.get("sslmode").as_str() == Some("disable") {
-            d.error_at(
-                path("sslmode"),
-                "IAM authentication needs TLS",
-                "RDS accepts IAM tokens only over TLS: remove sslmode = \"disable\" (use require or verify-full).",
-            );
-        }
-        if !block.get("password").is_null() {
-            d.error_at(
-                path("password"),
-                "Conflicting authentication",
-                "Set either password or iam_auth = true, not both.",
-            );
-        }
-    }
-    // Checked here, not only when the first resource connects, so a typo fails the plan.
-    for (attr, check) in TEXT_CHECKS {
-        if let Some(v) = block.get(attr).as_str()
-            && let Err(e) = check(v)
-        {
-            d.error_at(path(attr), format!("Invalid {attr}"), e);
-        }
-    }
-    for attr in ["statement_timeout", "lock_timeout"] {
-        if let Some(t) = block.get(attr).as_str()
-            && !crate::pg::duration::validate_timeout(t)
-        {
-            d.error_at(
-                path(attr),
-                format!("Invalid {attr}"),
-                format!("{t:?} is not a duration like 30s, 1500ms, 5min or 1h (at most 24 days)."),
-            );
-        }
-    }
-    for (attr, lo, hi) in [
-        ("port", 1.0, 65535.0),
-        ("token_port", 1.0, 65535.0),
-        ("connect_timeout", 1.0, 3600.0),
-        ("max_connections", 1.0, 100.0),
-    ] {
-        if let Some(n) = block.get(attr).as_f64()
-            && (n < lo || n > hi || n.fract() != 0.0)
-        {
-            d.error_at(
-                path(attr),
-                format!("Invalid {attr}"),
-                format!("{n} is not a whole number from {lo} to {hi}."),
-            );
-        }
-    }
-    d
-}
-
 /// Merges the block with the environment. `Ok(None)`: PostgreSQL is not configured at all.
+/// The block's own checks (`provider::postgres_block::validate`) are not repeated here: only
+/// what the environment adds or what needs the merged values.
 pub fn resolve(
-    block: &Value,
+    block: &PgBlock,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<PgSettings>, Diagnostics> {
-    let mut d = validate(block);
-    // An unknown value must not silently fall back to PGHOST & co.
-    if !block.is_wholly_known() {
-        d.error_at(
-            AttributePath::root(BLOCK),
-            "PostgreSQL settings not yet known",
-            "The postgres block depends on values that are only known after apply (e.g. a database created in the same run). Apply those first (terraform apply -target=…), or pass the values in as variables.",
-        );
-        return Err(d);
-    }
-    let text = |attr: &str, var: &str| -> Option<String> {
-        block
-            .get(attr)
-            .as_str()
-            .map(str::to_string)
-            .or_else(|| env(var).filter(|v| !v.is_empty()))
+) -> Result<Option<PgSettings>, Vec<SettingError>> {
+    let mut errors = Vec::new();
+    let mut error = |attr: &'static str, summary: &str, detail: String| {
+        errors.push(SettingError {
+            attr,
+            summary: summary.to_string(),
+            detail,
+        });
     };
-    let Some(host) = text("host", "PGHOST") else {
-        return if d.has_errors() { Err(d) } else { Ok(None) };
+    let text = |value: &Option<String>, var: &str| -> Option<String> {
+        value.clone().or_else(|| env(var).filter(|v| !v.is_empty()))
     };
-    let number = |attr: &str, var: &str| -> Option<i64> {
-        block
-            .get(attr)
-            .as_i64()
-            .or_else(|| env(var).and_then(|v| v.trim().parse().ok()))
+    let Some(host) = text(&block.host, "PGHOST") else {
+        return Ok(None);
     };
-    let hostaddr = match text("hostaddr", "PGHOSTADDR") {
+    let number = |value: Option<i64>, var: &str| -> Option<i64> {
+        value.or_else(|| env(var).and_then(|v| v.trim().parse().ok()))
+    };
+    let hostaddr = match text(&block.hostaddr, "PGHOSTADDR") {
         Some(a) => match a.parse::<std::net::IpAddr>() {
             Ok(ip) => Some(ip),
             Err(_) => {
                 // A bad value in the block was reported by validate; this one is PGHOSTADDR's.
-                if block.get("hostaddr").is_null() {
-                    d.error_at(
-                        path("hostaddr"),
+                if block.hostaddr.is_none() {
+                    error(
+                        "hostaddr",
                         "Invalid hostaddr",
                         format!("{a:?} (PGHOSTADDR) is not an IP address."),
                     );
@@ -238,50 +100,48 @@ pub fn resolve(
         },
         None => None,
     };
-    let port = match number("port", "PGPORT").unwrap_or(5432) {
+    let port = match number(block.port, "PGPORT").unwrap_or(5432) {
         p @ 1..=65535 => p as u16,
         p => {
-            d.error_at(
-                path("port"),
-                "Invalid port",
-                format!("{p} is not a TCP port."),
-            );
+            error("port", "Invalid port", format!("{p} is not a TCP port."));
             5432
         }
     };
-    let iam_auth = block.get("iam_auth").as_bool().unwrap_or(false);
-    let sslmode_text = text("sslmode", "PGSSLMODE").unwrap_or_else(|| "require".into());
+    let iam_auth = block.iam_auth.unwrap_or(false);
+    let sslmode_text = text(&block.sslmode, "PGSSLMODE").unwrap_or_else(|| "require".into());
     let sslmode = match (SslMode::parse(&sslmode_text), sslmode_text.as_str()) {
         (Some(m), _) => m,
         // libpq's weaker modes still mean "try TLS" to most users; we insist on it.
         (None, "prefer" | "allow") => SslMode::Require,
         (None, other) => {
-            d.error_at(
-                path("sslmode"),
+            error(
+                "sslmode",
                 "Invalid sslmode",
-                format!("{other:?} (from PGSSLMODE or the block): use disable, require, verify-ca or verify-full."),
+                format!(
+                    "{other:?} (from PGSSLMODE or the block): use disable, require, verify-ca or verify-full."
+                ),
             );
             SslMode::Require
         }
     };
     if iam_auth && sslmode == SslMode::Disable {
-        d.error_at(
-            path("sslmode"),
+        error(
+            "sslmode",
             "IAM authentication needs TLS",
-            "RDS accepts IAM tokens only over TLS (PGSSLMODE or sslmode says disable).",
+            "RDS accepts IAM tokens only over TLS (PGSSLMODE or sslmode says disable).".into(),
         );
     }
-    let sslrootcert = match text("sslrootcert", "PGSSLROOTCERT") {
+    let sslrootcert = match text(&block.sslrootcert, "PGSSLROOTCERT") {
         Some(v) => match load_root_cert(&v) {
             Ok(pem) => Some(pem),
             Err(e) => {
                 // An empty value in the block was reported by validate.
                 if block
-                    .get("sslrootcert")
-                    .as_str()
-                    .is_none_or(|s| check_sslrootcert(s).is_ok())
+                    .sslrootcert
+                    .as_deref()
+                    .is_none_or(|s| !s.trim().is_empty())
                 {
-                    d.error_at(path("sslrootcert"), "Invalid sslrootcert", e.0);
+                    error("sslrootcert", "Invalid sslrootcert", e.0);
                 }
                 None
             }
@@ -289,64 +149,57 @@ pub fn resolve(
         None => None,
     };
     if matches!(sslmode, SslMode::VerifyCa | SslMode::VerifyFull) && sslrootcert.is_none() {
-        d.error_at(
-            path("sslrootcert"),
+        error(
+            "sslrootcert",
             "Missing sslrootcert",
-            "sslmode verify-ca / verify-full checks the server certificate against sslrootcert (file path or PEM); set it or PGSSLROOTCERT.",
+            "sslmode verify-ca / verify-full checks the server certificate against sslrootcert (file path or PEM); set it or PGSSLROOTCERT.".into(),
         );
     }
-    let Some(username) = text("username", "PGUSER") else {
-        d.error_at(
-            path("username"),
+    let Some(username) = text(&block.username, "PGUSER") else {
+        error(
+            "username",
             "Missing username",
-            "Set postgres.username or PGUSER: the role the provider logs in as.",
+            "Set postgres.username or PGUSER: the role the provider logs in as.".into(),
         );
-        return Err(d);
+        return Err(errors);
     };
     let password = if iam_auth {
         None
     } else {
-        text("password", "PGPASSWORD")
+        text(&block.password, "PGPASSWORD")
     };
-    let token_port = number("token_port", "").and_then(|p| u16::try_from(p).ok());
+    let token_port = number(block.token_port, "").and_then(|p| u16::try_from(p).ok());
     let settings = PgSettings {
         host,
         hostaddr,
         port,
-        database: text("database", "PGDATABASE").unwrap_or_else(|| "postgres".into()),
+        database: text(&block.database, "PGDATABASE").unwrap_or_else(|| "postgres".into()),
         username,
         password,
         iam_auth,
-        token_hostname: block.get("token_hostname").as_str().map(str::to_string),
+        token_hostname: block.token_hostname.clone(),
         token_port,
-        token_region: block.get("token_region").as_str().map(str::to_string),
+        token_region: block.token_region.clone(),
         sslmode,
         sslrootcert,
         connect_timeout: Duration::from_secs(
-            number("connect_timeout", "PGCONNECT_TIMEOUT")
+            number(block.connect_timeout, "PGCONNECT_TIMEOUT")
                 .and_then(|n| u64::try_from(n).ok())
                 .filter(|n| *n > 0)
                 .unwrap_or(15),
         ),
         max_connections: block
-            .get("max_connections")
-            .as_i64()
+            .max_connections
             .and_then(|n| usize::try_from(n).ok())
             .filter(|n| *n > 0)
             .unwrap_or(4),
-        statement_timeout: block.get("statement_timeout").as_str().map(str::to_string),
-        lock_timeout: Some(
-            block
-                .get("lock_timeout")
-                .as_str()
-                .unwrap_or("15s")
-                .to_string(),
-        ),
+        statement_timeout: block.statement_timeout.clone(),
+        lock_timeout: Some(block.lock_timeout.clone().unwrap_or_else(|| "15s".into())),
     };
-    if d.has_errors() {
-        Err(d)
-    } else {
+    if errors.is_empty() {
         Ok(Some(settings))
+    } else {
+        Err(errors)
     }
 }
 
@@ -386,135 +239,47 @@ impl PgSettings {
 mod tests {
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
     #[test]
-    fn env_fills_gaps_block_wins() {
-        let block = Value::object([
-            ("host", Value::string("db.example")),
-            ("port", Value::int(6432)),
-        ]);
-        let s = resolve(
-            &block,
-            &env(&[
-                ("PGHOST", "other"),
-                ("PGPORT", "1"),
-                ("PGUSER", "admin"),
-                ("PGPASSWORD", "pw"),
-            ]),
-        );
-        let s = match s {
-            Ok(Some(s)) => s,
-            other => panic!("{other:?}"),
+    fn environment_fills_what_the_block_leaves_out() {
+        let block = PgBlock {
+            host: Some("db.example".into()),
+            port: Some(6432),
+            ..PgBlock::default()
         };
-        assert_eq!(s.host, "db.example");
-        assert_eq!(s.port, 6432);
-        assert_eq!(s.username, "admin");
-        assert_eq!(s.password.as_deref(), Some("pw"));
-        assert_eq!(s.database, "postgres");
-        assert_eq!(s.sslmode, SslMode::Require);
-        assert_eq!(s.max_connections, 4);
-    }
-
-    #[test]
-    fn not_configured_is_none() {
-        assert!(matches!(resolve(&Value::Null, &env(&[])), Ok(None)));
-    }
-
-    #[test]
-    fn iam_without_tls_is_a_plan_error() {
-        let block = Value::object([
-            ("host", Value::string("h")),
-            ("username", Value::string("u")),
-            ("iam_auth", Value::bool(true)),
-            ("sslmode", Value::string("disable")),
-        ]);
-        let d = validate(&block);
-        assert!(d.has_errors());
-        assert_eq!(
-            d.0.first()
-                .and_then(|d| d.attribute.as_ref())
-                .map(|p| p.to_string()),
-            Some("postgres[0].sslmode".to_string())
-        );
-        // PGSSLMODE=disable is caught when settings are resolved.
-        let block = Value::object([
-            ("host", Value::string("h")),
-            ("username", Value::string("u")),
-            ("iam_auth", Value::bool(true)),
-        ]);
-        assert!(resolve(&block, &env(&[("PGSSLMODE", "disable")])).is_err());
-    }
-
-    #[test]
-    fn verify_full_needs_a_root() {
-        let block = Value::object([
-            ("host", Value::string("h")),
-            ("username", Value::string("u")),
-            ("sslmode", Value::string("verify-full")),
-        ]);
-        assert!(resolve(&block, &env(&[])).is_err());
-    }
-
-    #[test]
-    fn text_attributes_are_checked_at_plan_time() {
-        let long = "a".repeat(64);
-        for (attr, bad) in [
-            ("host", ""),
-            ("host", "db example.com"),
-            ("hostaddr", "10.0.0.300"),
-            ("database", ""),
-            ("username", long.as_str()),
-            ("token_hostname", "https://db.example.com"),
-            ("token_region", "eu-west1"),
-            ("sslrootcert", " "),
-        ] {
-            let block = Value::object([(attr, Value::string(bad))]);
-            let d = validate(&block);
-            let paths: Vec<String> =
-                d.0.iter()
-                    .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
-                    .collect();
-            assert_eq!(
-                paths,
-                vec![format!("postgres[0].{attr}")],
-                "{attr} = {bad:?}"
-            );
-            // Reported once, also when the settings are resolved.
-            let block = Value::object([
-                ("host", Value::string("h")),
-                ("username", Value::string("u")),
-                (attr, Value::string(bad)),
-            ]);
-            let n = resolve(&block, &env(&[])).err().map(|d| d.0.len());
-            assert_eq!(n, Some(1), "{attr} = {bad:?}");
-        }
-        let ok = Value::object([
-            ("host", Value::string("db.example.com")),
-            ("hostaddr", Value::string("::1")),
-            ("database", Value::string("a\"b")),
-            ("token_region", Value::string("us-gov-west-1")),
+        let env = |k: &str| match k {
+            "PGHOST" => Some("other".to_string()),
+            "PGUSER" => Some("admin".to_string()),
+            "PGCONNECT_TIMEOUT" => Some(" 7 ".to_string()),
+            _ => None,
+        };
+        let s = resolve(&block, &env).ok().flatten();
+        let s = s.map(|s| {
             (
-                "sslrootcert",
-                Value::string("-----BEGIN CERTIFICATE-----\nx"),
-            ),
-        ]);
-        assert!(validate(&ok).is_empty());
-        // A missing file is an error when connecting, not when planning.
-        let missing = Value::object([
-            ("host", Value::string("h")),
-            ("username", Value::string("u")),
-            ("sslrootcert", Value::string("/nonexistent/rds-ca.pem")),
-        ]);
-        assert!(validate(&missing).is_empty());
-        let n = resolve(&missing, &env(&[])).err().map(|d| d.0.len());
-        assert_eq!(n, Some(1));
+                s.host,
+                s.port,
+                s.username,
+                s.connect_timeout,
+                s.lock_timeout,
+            )
+        });
+        assert_eq!(
+            s,
+            Some((
+                "db.example".to_string(),
+                6432,
+                "admin".to_string(),
+                Duration::from_secs(7),
+                Some("15s".to_string())
+            ))
+        );
+        let no_user = PgBlock {
+            host: Some("h".into()),
+            ..PgBlock::default()
+        };
+        let errs = resolve(&no_user, &|_| None).err().unwrap_or_default();
+        assert_eq!(
+            errs.iter().map(|e| e.attr).collect::<Vec<_>>(),
+            ["username"]
+        );
     }
 }

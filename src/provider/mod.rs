@@ -1,24 +1,27 @@
-//! The `rdsiam` provider: its configuration block and the list of what it offers.
+//! The `rdsiam` provider: its configuration block and the list of what it offers. Parsing and
+//! checking the `aws` and `postgres` blocks is `aws_block` / `postgres_block`; what the parsed
+//! settings mean lives in `aws::credentials` and `pg::settings`.
 //!
 //! Terraform starts one provider process per command and per provider configuration, so the
 //! [`ProviderState`] below is per-command state: `configure` fills it once and every data source
 //! holds the same `Arc` to it.
 
+pub mod aws_block;
+pub mod postgres_block;
+
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
-use crate::aws::credentials::{self, Aws};
-use crate::aws::token;
+use crate::aws::credentials::Aws;
+use crate::aws::{AwsError, token};
 use crate::data_sources::auth_token::AuthToken;
-use crate::data_sources::cluster::ClusterLookup;
-use crate::data_sources::instance::InstanceLookup;
 use crate::data_sources::policy_document::PolicyDocument;
-use crate::data_sources::proxy::ProxyLookup;
+use crate::data_sources::{cluster, instance, proxy};
 use crate::ephemeral::auth_token::EphemeralAuthToken;
 use crate::functions::dbuser_arn::DbuserArn;
 use crate::pg::connect::{PasswordSource, Pool, StaticPassword};
-use crate::pg::settings::{self as pg_settings, PgSettings};
+use crate::pg::settings::PgSettings;
 use crate::pg::{Pg, PgSource};
 use crate::resources::managed::Managed;
 use crate::resources::postgres_user::PostgresUser;
@@ -126,7 +129,7 @@ impl PgSource for ProviderState {
             .get_or_try_init(|| async {
                 let block = self.pg_block.get().cloned().unwrap_or(Value::Null);
                 let env = |k: &str| std::env::var(k).ok();
-                let settings = match pg_settings::resolve(&block, &env) {
+                let settings = match postgres_block::resolve(&block, &env) {
                     Ok(Some(s)) => s,
                     Ok(None) => {
                         return Err("The provider has no PostgreSQL connection settings: add a `postgres { host = … username = … }` block to the provider (or set PGHOST / PGUSER).".to_string());
@@ -195,17 +198,17 @@ impl Provider for RdsIam {
                  `rdsiam_postgres_*` resources. Planning `rdsiam_policy_document` never needs \
                  credentials.",
             )
-            .block(credentials::aws_block())
-            .block(pg_settings::schema_block()),
+            .block(aws_block::aws_block())
+            .block(postgres_block::schema_block()),
         )
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         vec![
             Arc::new(PolicyDocument),
-            Arc::new(ClusterLookup::new(self.state.clone())),
-            Arc::new(InstanceLookup::new(self.state.clone())),
-            Arc::new(ProxyLookup::new(self.state.clone())),
+            Arc::new(cluster::new(self.state.clone())),
+            Arc::new(instance::new(self.state.clone())),
+            Arc::new(proxy::new(self.state.clone())),
             Arc::new(AuthToken::new(self.state.clone())),
         ]
     }
@@ -233,9 +236,9 @@ impl Provider for RdsIam {
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {
-        let mut d = credentials::parse_settings(config).1;
-        let block = pg_block(config);
-        d.extend(pg_settings::validate(&block));
+        let mut d = aws_block::parse_settings(config).1;
+        let block = postgres_block::block_of(config);
+        d.extend(postgres_block::validate(&block));
         // PGSSLMODE is as much configuration as the block: catch it at plan time too.
         if block.get("iam_auth").as_bool() == Some(true)
             && block.get("sslmode").is_null()
@@ -246,19 +249,19 @@ impl Provider for RdsIam {
                     "IAM authentication needs TLS",
                     "PGSSLMODE=disable is set in the environment, but RDS accepts IAM tokens only over TLS. Unset it or set sslmode = \"verify-full\" in the postgres block.",
                 )
-                .at(crate::tfplugin::AttributePath::root(pg_settings::BLOCK).index(0).attr("iam_auth")),
+                .at(crate::tfplugin::AttributePath::root(postgres_block::BLOCK).index(0).attr("iam_auth")),
             );
         }
         d
     }
 
     async fn configure(&self, _ctx: &Ctx, req: ConfigureRequest) -> Diagnostics {
-        let (settings, diags) = credentials::parse_settings(&req.config);
+        let (settings, diags) = aws_block::parse_settings(&req.config);
         if !diags.has_errors() {
             self.state.set_aws(Aws::new(settings));
         }
         // Stored, not resolved: nothing connects until a resource needs the database.
-        let block = pg_block(&req.config);
+        let block = postgres_block::block_of(&req.config);
         if let Some(pw) = block.get("password").as_str() {
             crate::tfplugin::log::register_secret(pw);
         }
@@ -274,14 +277,17 @@ impl Provider for RdsIam {
     }
 }
 
-/// The single `postgres` block (a list of at most one in the cty value), or Null.
-fn pg_block(config: &Value) -> Value {
-    config
-        .get(pg_settings::BLOCK)
-        .as_list()
-        .and_then(|l| l.first())
-        .cloned()
-        .unwrap_or(Value::Null)
+/// An AWS failure as Terraform shows it (AWS errors carry no attribute path of their own).
+impl From<AwsError> for Diagnostic {
+    fn from(e: AwsError) -> Self {
+        Diagnostic::error(e.summary, e.detail)
+    }
+}
+
+impl From<AwsError> for Diagnostics {
+    fn from(e: AwsError) -> Self {
+        Diagnostics::from(Diagnostic::from(e))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,370 @@
+//! The provider's `postgres { … }` block: its schema, plan-time checks, and the conversion of
+//! its Terraform value into [`PgBlock`] (merged with the libpq environment by `pg::settings`).
+
+use crate::pg::connect::SslMode;
+use crate::pg::duration::validate_timeout;
+use crate::pg::settings::{self, PgBlock, PgSettings};
+use crate::tfplugin::{Attribute, AttributePath, Block, Diagnostics, NestedBlock, Nesting, Value};
+
+pub const BLOCK: &str = "postgres";
+
+/// The single `postgres` block (a list of at most one in the cty value), or Null.
+pub fn block_of(config: &Value) -> Value {
+    config
+        .get(BLOCK)
+        .as_list()
+        .and_then(|l| l.first())
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+pub fn schema_block() -> NestedBlock {
+    let s = |n: &str, d: &str| Attribute::string(n).optional().description(d);
+    let n = |name: &str, d: &str| Attribute::number(name).optional().description(d);
+    NestedBlock::new(
+        BLOCK,
+        Nesting::List,
+        Block::new(
+            "How the provider connects to PostgreSQL (needed only by the `rdsiam_postgres_*` resources; nothing connects until one of them is planned). Unset values fall back to the libpq environment variables `PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`, `PGSSLMODE`, `PGSSLROOTCERT`, `PGCONNECT_TIMEOUT`.",
+        )
+        .attr(s("host", "Server host name (`PGHOST`); also the name checked by `verify-full`."))
+        .attr(s("hostaddr", "IP address to connect to instead of resolving `host` (`PGHOSTADDR`), e.g. through a tunnel; TLS still verifies `host`."))
+        .attr(n("port", "Server port (`PGPORT`, default 5432)."))
+        .attr(s("database", "Database to connect to (`PGDATABASE`, default `postgres`)."))
+        .attr(s("username", "Login role of the provider (`PGUSER`). On RDS, typically the master user or a role with CREATEROLE that holds `rds_iam` WITH ADMIN OPTION."))
+        .attr(
+            Attribute::string("password")
+                .optional()
+                .sensitive()
+                .description("Password (`PGPASSWORD`). Conflicts with `iam_auth` (with `iam_auth = true`, `PGPASSWORD` is ignored)."),
+        )
+        .attr(
+            Attribute::bool("iam_auth")
+                .optional()
+                .description("Log in with an IAM auth token minted by the provider for every new connection (so no connection ever uses a token older than 15 minutes), instead of a password (default `false`). Needs AWS credentials (see the `aws` block) and TLS."),
+        )
+        .attr(s("token_hostname", "Host name the IAM token is signed for, when connecting through a tunnel or proxy (default: `host`)."))
+        .attr(n("token_port", "Port the IAM token is signed for (default: `port`)."))
+        .attr(s("token_region", "Region the IAM token is signed for (default: the `aws` block's region)."))
+        .attr(s("sslmode", "`require` (default: encrypted, certificate not checked), `verify-ca`, `verify-full` (recommended with `sslrootcert`), or `disable` (not allowed with `iam_auth`). `PGSSLMODE`."))
+        .attr(s("sslrootcert", "CA bundle for `verify-ca` / `verify-full`: a file path or the PEM text itself (`PGSSLROOTCERT`). For RDS, the global bundle published by AWS."))
+        .attr(n("connect_timeout", "Seconds to wait for a connection (`PGCONNECT_TIMEOUT`, default 15)."))
+        .attr(n("max_connections", "Most connections the provider opens at once, across all databases (default 4)."))
+        .attr(s("statement_timeout", "`statement_timeout` for the provider's own sessions, e.g. `60s` (default: the server's)."))
+        .attr(s("lock_timeout", "`lock_timeout` for the provider's own sessions (default `15s`): a locked table becomes an error, never a hang.")),
+    )
+    .max_items(1)
+}
+
+fn path(attr: &str) -> AttributePath {
+    AttributePath::root(BLOCK).index(0).attr(attr)
+}
+
+type TextCheck = fn(&str) -> Result<(), String>;
+
+/// Plan-time checks of the block's text attributes.
+const TEXT_CHECKS: [(&str, TextCheck); 7] = [
+    ("host", check_host),
+    ("hostaddr", check_hostaddr),
+    ("database", check_name),
+    ("username", check_name),
+    ("token_hostname", check_token_hostname),
+    ("token_region", check_region),
+    ("sslrootcert", check_sslrootcert),
+];
+
+fn check_host(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.contains(char::is_whitespace) || s.contains("://") {
+        Err(format!(
+            "{s:?} is not a host name: give the bare name or address, without scheme or spaces."
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_hostaddr(s: &str) -> Result<(), String> {
+    s.parse::<std::net::IpAddr>()
+        .map(|_| ())
+        .map_err(|_| format!("{s:?} is not an IP address."))
+}
+
+fn check_name(s: &str) -> Result<(), String> {
+    crate::pg::ident::validate_name(s).map_err(|e| format!("{s:?} {e}."))
+}
+
+fn check_token_hostname(s: &str) -> Result<(), String> {
+    crate::aws::token::validate_hostname(s, 5432)
+        .map(|_| ())
+        .map_err(|e| format!("{}.", e.0))
+}
+
+fn check_region(s: &str) -> Result<(), String> {
+    crate::aws::arn::validate_region(s).map_err(|e| format!("{e}."))
+}
+
+/// Only the shape: the file is read when connecting, since plan and apply may run on
+/// different machines (and `terraform validate` on one that has no such file).
+fn check_sslrootcert(s: &str) -> Result<(), String> {
+    if s.trim().is_empty() {
+        Err("empty: give a CA bundle file path or its PEM text.".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks what the configuration says on its own (values may be unknown).
+pub fn validate(block: &Value) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    if let Some(m) = block.get("sslmode").as_str()
+        && SslMode::parse(m).is_none()
+    {
+        d.error_at(
+            path("sslmode"),
+            "Invalid sslmode",
+            format!("{m:?}: use disable, require, verify-ca or verify-full."),
+        );
+    }
+    if block.get("iam_auth").as_bool() == Some(true) {
+        if block.get("sslmode").as_str() == Some("disable") {
+            d.error_at(
+                path("sslmode"),
+                "IAM authentication needs TLS",
+                "RDS accepts IAM tokens only over TLS: remove sslmode = \"disable\" (use require or verify-full).",
+            );
+        }
+        if !block.get("password").is_null() {
+            d.error_at(
+                path("password"),
+                "Conflicting authentication",
+                "Set either password or iam_auth = true, not both.",
+            );
+        }
+    }
+    // Checked here, not only when the first resource connects, so a typo fails the plan.
+    for (attr, check) in TEXT_CHECKS {
+        if let Some(v) = block.get(attr).as_str()
+            && let Err(e) = check(v)
+        {
+            d.error_at(path(attr), format!("Invalid {attr}"), e);
+        }
+    }
+    for attr in ["statement_timeout", "lock_timeout"] {
+        if let Some(t) = block.get(attr).as_str()
+            && !validate_timeout(t)
+        {
+            d.error_at(
+                path(attr),
+                format!("Invalid {attr}"),
+                format!("{t:?} is not a duration like 30s, 1500ms, 5min or 1h (at most 24 days)."),
+            );
+        }
+    }
+    for (attr, lo, hi) in [
+        ("port", 1.0, 65535.0),
+        ("token_port", 1.0, 65535.0),
+        ("connect_timeout", 1.0, 3600.0),
+        ("max_connections", 1.0, 100.0),
+    ] {
+        if let Some(n) = block.get(attr).as_f64()
+            && (n < lo || n > hi || n.fract() != 0.0)
+        {
+            d.error_at(
+                path(attr),
+                format!("Invalid {attr}"),
+                format!("{n} is not a whole number from {lo} to {hi}."),
+            );
+        }
+    }
+    d
+}
+
+/// The block's attributes as plain values (Null becomes `None`); called once the block is
+/// wholly known.
+fn typed(block: &Value) -> PgBlock {
+    let text = |attr: &str| block.get(attr).as_str().map(str::to_string);
+    let number = |attr: &str| block.get(attr).as_i64();
+    PgBlock {
+        host: text("host"),
+        hostaddr: text("hostaddr"),
+        port: number("port"),
+        database: text("database"),
+        username: text("username"),
+        password: text("password"),
+        iam_auth: block.get("iam_auth").as_bool(),
+        token_hostname: text("token_hostname"),
+        token_port: number("token_port"),
+        token_region: text("token_region"),
+        sslmode: text("sslmode"),
+        sslrootcert: text("sslrootcert"),
+        connect_timeout: number("connect_timeout"),
+        max_connections: number("max_connections"),
+        statement_timeout: text("statement_timeout"),
+        lock_timeout: text("lock_timeout"),
+    }
+}
+
+/// Checks the block, then merges it with the environment. `Ok(None)`: PostgreSQL is not
+/// configured at all.
+pub fn resolve(
+    block: &Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<PgSettings>, Diagnostics> {
+    let mut d = validate(block);
+    // An unknown value must not silently fall back to PGHOST & co.
+    if !block.is_wholly_known() {
+        d.error_at(
+            AttributePath::root(BLOCK),
+            "PostgreSQL settings not yet known",
+            "The postgres block depends on values that are only known after apply (e.g. a database created in the same run). Apply those first (terraform apply -target=…), or pass the values in as variables.",
+        );
+        return Err(d);
+    }
+    match settings::resolve(&typed(block), env) {
+        Ok(s) if !d.has_errors() => Ok(s),
+        Ok(_) => Err(d),
+        Err(errors) => {
+            for e in errors {
+                d.error_at(path(e.attr), e.summary, e.detail);
+            }
+            Err(d)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn env_fills_gaps_block_wins() {
+        let block = Value::object([
+            ("host", Value::string("db.example")),
+            ("port", Value::int(6432)),
+        ]);
+        let s = resolve(
+            &block,
+            &env(&[
+                ("PGHOST", "other"),
+                ("PGPORT", "1"),
+                ("PGUSER", "admin"),
+                ("PGPASSWORD", "pw"),
+            ]),
+        );
+        let s = match s {
+            Ok(Some(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(s.host, "db.example");
+        assert_eq!(s.port, 6432);
+        assert_eq!(s.username, "admin");
+        assert_eq!(s.password.as_deref(), Some("pw"));
+        assert_eq!(s.database, "postgres");
+        assert_eq!(s.sslmode, SslMode::Require);
+        assert_eq!(s.max_connections, 4);
+    }
+
+    #[test]
+    fn not_configured_is_none() {
+        assert!(matches!(resolve(&Value::Null, &env(&[])), Ok(None)));
+    }
+
+    #[test]
+    fn iam_without_tls_is_a_plan_error() {
+        let block = Value::object([
+            ("host", Value::string("h")),
+            ("username", Value::string("u")),
+            ("iam_auth", Value::bool(true)),
+            ("sslmode", Value::string("disable")),
+        ]);
+        let d = validate(&block);
+        assert!(d.has_errors());
+        assert_eq!(
+            d.0.first()
+                .and_then(|d| d.attribute.as_ref())
+                .map(|p| p.to_string()),
+            Some("postgres[0].sslmode".to_string())
+        );
+        // PGSSLMODE=disable is caught when settings are resolved.
+        let block = Value::object([
+            ("host", Value::string("h")),
+            ("username", Value::string("u")),
+            ("iam_auth", Value::bool(true)),
+        ]);
+        assert!(resolve(&block, &env(&[("PGSSLMODE", "disable")])).is_err());
+    }
+
+    #[test]
+    fn verify_full_needs_a_root() {
+        let block = Value::object([
+            ("host", Value::string("h")),
+            ("username", Value::string("u")),
+            ("sslmode", Value::string("verify-full")),
+        ]);
+        assert!(resolve(&block, &env(&[])).is_err());
+    }
+
+    #[test]
+    fn text_attributes_are_checked_at_plan_time() {
+        let long = "a".repeat(64);
+        for (attr, bad) in [
+            ("host", ""),
+            ("host", "db example.com"),
+            ("hostaddr", "10.0.0.300"),
+            ("database", ""),
+            ("username", long.as_str()),
+            ("token_hostname", "https://db.example.com"),
+            ("token_region", "eu-west1"),
+            ("sslrootcert", " "),
+        ] {
+            let block = Value::object([(attr, Value::string(bad))]);
+            let d = validate(&block);
+            let paths: Vec<String> =
+                d.0.iter()
+                    .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
+                    .collect();
+            assert_eq!(
+                paths,
+                vec![format!("postgres[0].{attr}")],
+                "{attr} = {bad:?}"
+            );
+            // Reported once, also when the settings are resolved.
+            let block = Value::object([
+                ("host", Value::string("h")),
+                ("username", Value::string("u")),
+                (attr, Value::string(bad)),
+            ]);
+            let n = resolve(&block, &env(&[])).err().map(|d| d.0.len());
+            assert_eq!(n, Some(1), "{attr} = {bad:?}");
+        }
+        let ok = Value::object([
+            ("host", Value::string("db.example.com")),
+            ("hostaddr", Value::string("::1")),
+            ("database", Value::string("a\"b")),
+            ("token_region", Value::string("us-gov-west-1")),
+            (
+                "sslrootcert",
+                Value::string("-----BEGIN CERTIFICATE-----\nx"),
+            ),
+        ]);
+        assert!(validate(&ok).is_empty());
+        // A missing file is an error when connecting, not when planning.
+        let missing = Value::object([
+            ("host", Value::string("h")),
+            ("username", Value::string("u")),
+            ("sslrootcert", Value::string("/nonexistent/rds-ca.pem")),
+        ]);
+        assert!(validate(&missing).is_empty());
+        let n = resolve(&missing, &env(&[])).err().map(|d| d.0.len());
+        assert_eq!(n, Some(1));
+    }
+}
