@@ -83,6 +83,9 @@ pub trait ManagedResource: Send + Sync + 'static {
         Diagnostics::new()
     }
     fn id(model: &Self::Model) -> String;
+    /// Refines a wholly known plan, e.g. computed attributes that always plan to one value
+    /// so that drift shows as a change.
+    fn refine_plan(_planned: &mut Self::Model) {}
     /// The observed state, or `None` when the object is gone.
     async fn read(
         &self,
@@ -216,9 +219,13 @@ impl<R: ManagedResource> Resource for Managed<R> {
         // The id is known at plan time once every attribute is; otherwise the default plan's
         // value stands (unknown on create, the prior id on update).
         if !plan.planned_state.is_null()
-            && let Ok(m) = from_value::<R::Model>(&plan.planned_state)
+            && let Ok(mut m) = from_value::<R::Model>(&plan.planned_state)
         {
-            plan.planned_state.set_attr("id", Value::string(R::id(&m)));
+            R::refine_plan(&mut m);
+            match self.state(&m) {
+                Ok(v) => plan.planned_state = v,
+                Err(d) => plan.diags.extend(d),
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use crate::pg::row::{col, column};
 use crate::pg::{Pg, PgError};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres, unavailable};
 use crate::tfplugin::{
-    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Schema, Type, Validator, Value,
+    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator, Value,
 };
 use crate::validators::{pg_duration, pg_name, whole_number};
 
@@ -52,6 +52,24 @@ pub struct UserSpec {
     reassign_owned_to: Option<String>,
     #[serde(default)]
     drop_owned: bool,
+    /// The role attributes of [`ROLE_ATTRIBUTES`] the role has; always planned as LOGIN only.
+    #[serde(default)]
+    role_attributes: Maybe<BTreeSet<String>>,
+}
+
+/// Role attributes a managed user must have exactly as planned: LOGIN, and none of the
+/// privilege-escalating ones. Read back so an out-of-band `ALTER ROLE` shows in the plan.
+const ROLE_ATTRIBUTES: [(&str, &str); 6] = [
+    ("LOGIN", "rolcanlogin"),
+    ("SUPERUSER", "rolsuper"),
+    ("CREATEDB", "rolcreatedb"),
+    ("CREATEROLE", "rolcreaterole"),
+    ("REPLICATION", "rolreplication"),
+    ("BYPASSRLS", "rolbypassrls"),
+];
+
+fn login_only() -> BTreeSet<String> {
+    ["LOGIN".to_string()].into()
 }
 
 fn yes() -> bool {
@@ -78,6 +96,7 @@ impl UserSpec {
             statement_timeout: None,
             reassign_owned_to: None,
             drop_owned: false,
+            role_attributes: Maybe::Known(login_only()),
         }
     }
 
@@ -89,6 +108,7 @@ impl UserSpec {
 /// What the catalog says about a role.
 struct Observed {
     connection_limit: i64,
+    attributes: BTreeSet<String>,
     member_of: BTreeSet<String>,
     config: Vec<String>,
 }
@@ -127,7 +147,9 @@ fn config_value<'a>(config: &'a [String], key: &str) -> Option<&'a str> {
 
 const READ_ROLE: &str = "SELECT r.rolconnlimit::int8, coalesce(r.rolconfig, '{}')::text[], \
      array(SELECT DISTINCT g.rolname::text FROM pg_auth_members m \
-           JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid) \
+           JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), \
+     ARRAY[r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication, \
+           r.rolbypassrls] \
      FROM pg_roles r WHERE r.rolname = $1";
 
 async fn observe(pg: &Pg, name: &str) -> Result<Option<Observed>, PgError> {
@@ -136,8 +158,15 @@ async fn observe(pg: &Pg, name: &str) -> Result<Option<Observed>, PgError> {
         return Ok(None);
     };
     let member_of: Vec<String> = col(row, 2)?;
+    let flags: Vec<bool> = col(row, 3)?;
     Ok(Some(Observed {
         connection_limit: col(row, 0)?,
+        attributes: ROLE_ATTRIBUTES
+            .iter()
+            .zip(flags)
+            .filter(|(_, on)| *on)
+            .map(|((name, _), _)| name.to_string())
+            .collect(),
         member_of: member_of.into_iter().collect(),
         config: col(row, 1)?,
     }))
@@ -161,7 +190,30 @@ fn observed_spec(recorded: &UserSpec, o: &Observed) -> UserSpec {
         statement_timeout: config_value(&o.config, "statement_timeout").map(str::to_string),
         reassign_owned_to: recorded.reassign_owned_to.clone(),
         drop_owned: recorded.drop_owned,
+        role_attributes: Maybe::Known(o.attributes.clone()),
     }
+}
+
+/// `ALTER ROLE … LOGIN NOCREATEROLE …` naming only the attributes that differ: PostgreSQL
+/// refuses e.g. NOSUPERUSER from a non-superuser even when nothing would change.
+fn set_role_attributes(
+    name: &str,
+    from: &BTreeSet<String>,
+    to: &BTreeSet<String>,
+) -> Option<String> {
+    let changes: Vec<String> = ROLE_ATTRIBUTES
+        .iter()
+        .map(|(a, _)| *a)
+        .filter(|a| from.contains(*a) != to.contains(*a))
+        .map(|a| {
+            if to.contains(a) {
+                a.to_string()
+            } else {
+                format!("NO{a}")
+            }
+        })
+        .collect();
+    (!changes.is_empty()).then(|| format!("ALTER ROLE {} {}", quote_ident(name), changes.join(" ")))
 }
 
 fn set_search_path(name: &str, path: &Option<Vec<String>>) -> String {
@@ -223,6 +275,11 @@ fn create_sql(spec: &UserSpec) -> Vec<String> {
 fn update_sql(from: &UserSpec, to: &UserSpec) -> Vec<String> {
     let n = &to.name;
     let mut sql = Vec::new();
+    if let (Maybe::Known(have), Maybe::Known(want)) = (&from.role_attributes, &to.role_attributes)
+        && let Some(alter) = set_role_attributes(n, have, want)
+    {
+        sql.push(alter);
+    }
     if from.connection_limit != to.connection_limit {
         sql.push(format!(
             "ALTER ROLE {} CONNECTION LIMIT {}",
@@ -259,27 +316,48 @@ fn update_sql(from: &UserSpec, to: &UserSpec) -> Vec<String> {
     sql
 }
 
-/// Explains errors whose fix is on the admin's side.
-fn write_error(action: &str, spec: &UserSpec, e: &PgError) -> Diagnostics {
+/// Explains errors whose fix is on the admin's side. `lacking`: the roles the provider's login
+/// may not grant (see [`lacking_admin_option`]), with its name.
+fn write_error(
+    action: &str,
+    spec: &UserSpec,
+    e: &PgError,
+    lacking: Option<(&str, &[String])>,
+) -> Diagnostics {
     let mut detail = format!("{action} {:?} failed: {e}", spec.name);
     if e.is(&SqlState::INSUFFICIENT_PRIVILEGE) {
-        let mut granted: Vec<&String> = spec.managed_roles().into_iter().collect();
-        if spec.iam_auth {
-            granted.insert(0, &spec.iam_role);
+        match lacking {
+            Some((me, roles)) if !roles.is_empty() => {
+                let grants: Vec<String> = roles
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "  GRANT {} TO {} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE;",
+                            quote_ident(r),
+                            quote_ident(me)
+                        )
+                    })
+                    .collect();
+                detail.push_str(&format!(
+                    "\n\nThe provider's login role {me:?} may not grant {}: on PostgreSQL 16 and \
+                     later a role with CREATEROLE may grant only roles it holds WITH ADMIN OPTION. \
+                     As a superuser, or a role holding ADMIN OPTION on them, run:\n{}\nThis lets \
+                     it grant the role without becoming a member of it.",
+                    roles
+                        .iter()
+                        .map(|r| format!("{r:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    grants.join("\n")
+                ));
+            }
+            _ => detail.push_str(
+                "\n\nThe provider's login role lacks a privilege: it needs CREATEROLE (on Amazon \
+                 RDS the master user has it), and on PostgreSQL 16 and later ADMIN OPTION on each \
+                 role it grants (GRANT <role> TO <provider login> WITH ADMIN OPTION, INHERIT \
+                 FALSE, SET FALSE).",
+            ),
         }
-        let names = granted
-            .iter()
-            .map(|r| quote_ident(r))
-            .collect::<Vec<_>>()
-            .join(", ");
-        detail.push_str(&format!(
-            "\n\nThe provider's login role lacks a privilege. It needs CREATEROLE, and on \
-             PostgreSQL 16 and later it may grant only roles it holds WITH ADMIN OPTION \
-             ({names}). As a superuser (or the role's owner) run, for each: \
-             GRANT <role> TO <provider login> WITH ADMIN OPTION, INHERIT FALSE, SET FALSE; \
-             — this lets it grant the role without becoming a member. On Amazon RDS the master \
-             user may already grant rds_iam, and holds ADMIN OPTION on roles it created."
-        ));
     } else if e.is(&SqlState::UNDEFINED_OBJECT) {
         detail.push_str(
             "\n\nA role named in iam_role or roles does not exist. On Amazon RDS rds_iam always \
@@ -292,6 +370,47 @@ fn write_error(action: &str, spec: &UserSpec, e: &PgError) -> Diagnostics {
         ));
     }
     Diagnostic::error(format!("Cannot {action} PostgreSQL user"), detail).into()
+}
+
+/// The roles `spec` grants that the provider's login holds without ADMIN OPTION (PostgreSQL
+/// 16+, where CREATEROLE alone no longer lets it grant them), and the login's name.
+async fn lacking_admin_option(pg: &Pg, spec: &UserSpec) -> Option<(String, Vec<String>)> {
+    if pg.server_version().await.ok()? < 160_000 {
+        return None;
+    }
+    let mut roles: Vec<String> = spec.managed_roles().into_iter().cloned().collect();
+    if spec.iam_auth {
+        roles.insert(0, spec.iam_role.clone());
+    }
+    let rows = pg
+        .query(
+            None,
+            "SELECT r FROM unnest($1::text[]) WITH ORDINALITY AS t(r, i) \
+             WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \
+                   THEN NOT pg_has_role(current_user, r::name, 'MEMBER WITH ADMIN OPTION') \
+                   ELSE false END ORDER BY i",
+            &[&roles],
+        )
+        .await
+        .ok()?;
+    let (me, _) = current_user(pg).await.ok()?;
+    Some((me, column(&rows, 0).ok()?))
+}
+
+/// [`write_error`] for a failed write, asking the server what the login lacks when it was
+/// refused a privilege.
+async fn explain(pg: &Pg, action: &str, spec: &UserSpec, e: &PgError) -> Diagnostics {
+    let lacking = if e.is(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        lacking_admin_option(pg, spec).await
+    } else {
+        None
+    };
+    write_error(
+        action,
+        spec,
+        e,
+        lacking.as_ref().map(|(me, r)| (me.as_str(), r.as_slice())),
+    )
 }
 
 async fn current_user(pg: &Pg) -> Result<(String, bool), PgError> {
@@ -340,6 +459,17 @@ async fn refuse_self(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
         (AttributePath::root("name"), spec.name.clone())
     } else if let Some(r) = spec.managed_roles().into_iter().find(|r| **r == me) {
         (AttributePath::root("roles"), r.clone())
+    } else if spec.iam_auth && spec.iam_role == me {
+        // The new login would be a member of the provider's own role: it could SET ROLE to it.
+        return Err(Diagnostic::error(
+            "Refusing to grant the provider's own role",
+            format!(
+                "iam_role is {me:?}, the role the provider connects as. Granting it to {:?} would give that user every privilege of the provider's login (SET ROLE {me:?}). Use rds_iam (or another role made for IAM authentication).",
+                spec.name
+            ),
+        )
+        .at(AttributePath::root("iam_role"))
+        .into());
     } else {
         return Ok(());
     };
@@ -478,6 +608,11 @@ impl ManagedResource for PostgresUser {
                     .description("On destroy, `REASSIGN OWNED BY` this user `TO` the given role in every database where it owns objects."),
             )
             .attr(
+                Attribute::set_of("role_attributes", Type::String)
+                    .computed()
+                    .description("The user's role attributes as the server reports them, among `LOGIN`, `SUPERUSER`, `CREATEDB`, `CREATEROLE`, `REPLICATION` and `BYPASSRLS`. A managed IAM user is always `LOGIN` and none of the others: an out-of-band `ALTER ROLE … NOLOGIN` (which locks the user out) or `CREATEROLE` shows as a change in the next plan, and apply repairs it."),
+            )
+            .attr(
                 Attribute::bool("drop_owned")
                     .default_value(Value::bool(false))
                     .description("On destroy, `DROP OWNED BY` the user in every database where it owns objects or holds privileges (default `false`). Runs after `reassign_owned_to`."),
@@ -515,6 +650,10 @@ impl ManagedResource for PostgresUser {
         spec.name.clone()
     }
 
+    fn refine_plan(planned: &mut UserSpec) {
+        planned.role_attributes = Maybe::Known(login_only());
+    }
+
     async fn read(
         &self,
         op: &mut Op<'_, Pg>,
@@ -530,7 +669,12 @@ impl ManagedResource for PostgresUser {
         }
     }
 
-    async fn create(&self, op: &mut Op<'_, Pg>, spec: UserSpec) -> Result<UserSpec, CreateError> {
+    async fn create(
+        &self,
+        op: &mut Op<'_, Pg>,
+        mut spec: UserSpec,
+    ) -> Result<UserSpec, CreateError> {
+        spec.role_attributes = Maybe::Known(login_only());
         let pg = op.db;
         refuse_self(pg, &spec).await?;
         let mut sql = create_preamble(pg).await.map_err(unavailable::<Postgres>)?;
@@ -540,10 +684,10 @@ impl ManagedResource for PostgresUser {
             // Pg::write asks the server whether a COMMIT that lost its connection committed;
             // only when it cannot tell does this happen. Returning no state would orphan a
             // role that did commit (the next apply: "role already exists").
-            Err(e) if e.commit_unknown() => {
-                Err(CreateError::Uncertain(write_error("create", &spec, &e)))
-            }
-            Err(e) => Err(write_error("create", &spec, &e).into()),
+            Err(e) if e.commit_unknown() => Err(CreateError::Uncertain(
+                explain(pg, "create", &spec, &e).await,
+            )),
+            Err(e) => Err(explain(pg, "create", &spec, &e).await.into()),
         }
     }
 
@@ -555,9 +699,9 @@ impl ManagedResource for PostgresUser {
     ) -> Result<UserSpec, Diagnostics> {
         let pg = op.db;
         refuse_self(pg, &spec).await?;
-        pg.write(None, &update_sql(&prior, &spec))
-            .await
-            .map_err(|e| write_error("update", &spec, &e))?;
+        if let Err(e) = pg.write(None, &update_sql(&prior, &spec)).await {
+            return Err(explain(pg, "update", &spec, &e).await);
+        }
         verify_applied(pg, &spec).await?;
         Ok(spec)
     }
@@ -633,7 +777,6 @@ async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
     let Some(observed) = exists else {
         return Ok(());
     };
-    let drop_role = format!("DROP ROLE IF EXISTS {}", quote_ident(&spec.name));
     let dbs = dependent_databases(pg, &spec.name)
         .await
         .map_err(|e| fail(&e))?;
@@ -657,79 +800,111 @@ async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
         if !prep.is_empty() {
             pg.write(None, &prep).await.map_err(|e| fail(&e))?;
         }
-        // Puts things back as they were if the clean-up cannot finish: the user keeps its
-        // access, the admin gives back what it borrowed.
-        let undo = |borrowed: bool| {
-            let mut sql: Vec<String> = revoked.iter().map(|r| grant(r, &spec.name)).collect();
-            if borrowed {
-                sql.insert(0, revoke(&spec.name, &me));
-            }
-            sql
-        };
+        // From here on every failure puts things back as they were: the user keeps its
+        // access, the admin gives back what it borrowed, whatever step failed.
         let mut borrowed = false;
-        if !superuser {
-            let rows = pg
-                .query(
-                    None,
-                    "SELECT pg_has_role($1, $2, 'MEMBER'), pg_has_role(current_user, $1, 'USAGE')",
-                    &[&spec.name, &spec.iam_role],
-                )
-                .await
-                .map_err(|e| fail(&e))?;
-            let flag = |i: usize| {
-                rows.first()
-                    .and_then(|r| r.try_get::<_, bool>(i).ok())
-                    .unwrap_or(true)
-            };
-            if flag(0) {
-                let _ = pg.write(None, &undo(false)).await;
-                return Err(Diagnostic::error(
-                    "Cannot drop PostgreSQL user safely",
-                    format!(
-                        "{:?} is still a member of {:?} through a grant by another role or through a group. Borrowing its privileges for REASSIGN/DROP OWNED would make the provider's login {me:?} a member of {:?} too. Remove that membership first, or clean up the user's objects by hand.",
-                        spec.name, spec.iam_role, spec.iam_role
-                    ),
-                )
-                .into());
+        let result = clean_up_and_drop(pg, spec, &dbs, &me, superuser, &mut borrowed).await;
+        if result.is_err() {
+            let mut undo: Vec<String> = revoked.iter().map(|r| grant(r, &spec.name)).collect();
+            if borrowed {
+                undo.insert(0, revoke(&spec.name, &me));
             }
-            if !flag(1) {
-                let borrow = format!("GRANT {} TO {}", quote_ident(&spec.name), quote_ident(&me));
-                if let Err(e) = pg.write(None, &[borrow]).await {
-                    let _ = pg.write(None, &undo(false)).await;
-                    return Err(fail(&e));
-                }
-                borrowed = true;
+            if !undo.is_empty() && pg.write(None, &undo).await.is_err() {
+                return result.map_err(|mut d| {
+                    d.error(
+                        "Could not restore the user's memberships",
+                        format!("Run as an admin: {};", undo.join("; ")),
+                    );
+                    d
+                });
             }
         }
-        for db in &dbs {
-            let mut sql = Vec::new();
-            if let Some(to) = &spec.reassign_owned_to {
-                sql.push(format!(
-                    "REASSIGN OWNED BY {} TO {}",
-                    quote_ident(&spec.name),
-                    quote_ident(to)
-                ));
-            }
-            if spec.drop_owned {
-                sql.push(format!("DROP OWNED BY {}", quote_ident(&spec.name)));
-            }
-            if let Err(e) = pg.write(Some(db), &sql).await {
-                let _ = pg.write(None, &undo(borrowed)).await;
-                return Err(Diagnostic::error(
-                    "Cannot drop PostgreSQL user",
-                    format!(
-                        "Cleaning up what {:?} owns in database {db:?} failed: {e}\n\nThe user's memberships were restored.",
-                        spec.name
-                    ),
-                )
-                .into());
-            }
+        return result;
+    }
+    drop_role(pg, spec, &dbs).await
+}
+
+/// Borrows the user's privileges where a non-superuser admin needs them, runs REASSIGN /
+/// DROP OWNED in every database, then drops the role. `borrowed` tells the caller what to undo.
+async fn clean_up_and_drop(
+    pg: &Pg,
+    spec: &UserSpec,
+    dbs: &[String],
+    me: &str,
+    superuser: bool,
+    borrowed: &mut bool,
+) -> Result<(), Diagnostics> {
+    let fail = |e: &PgError| -> Diagnostics {
+        Diagnostic::error(
+            "Cannot drop PostgreSQL user",
+            format!("Dropping role {:?} failed: {e}", spec.name),
+        )
+        .into()
+    };
+    if !superuser {
+        let rows = pg
+            .query(
+                None,
+                "SELECT pg_has_role($1, $2, 'MEMBER'), pg_has_role(current_user, $1, 'USAGE')",
+                &[&spec.name, &spec.iam_role],
+            )
+            .await
+            .map_err(|e| fail(&e))?;
+        let flag = |i: usize| {
+            rows.first()
+                .and_then(|r| r.try_get::<_, bool>(i).ok())
+                .unwrap_or(true)
+        };
+        if flag(0) {
+            return Err(Diagnostic::error(
+                "Cannot drop PostgreSQL user safely",
+                format!(
+                    "{:?} is still a member of {:?} through a grant by another role or through a group. Borrowing its privileges for REASSIGN/DROP OWNED would make the provider's login {me:?} a member of {:?} too. Remove that membership first, or clean up the user's objects by hand.",
+                    spec.name, spec.iam_role, spec.iam_role
+                ),
+            )
+            .into());
+        }
+        if !flag(1) {
+            let borrow = format!("GRANT {} TO {}", quote_ident(&spec.name), quote_ident(me));
+            pg.write(None, &[borrow]).await.map_err(|e| fail(&e))?;
+            *borrowed = true;
         }
     }
+    for db in dbs {
+        let mut sql = Vec::new();
+        if let Some(to) = &spec.reassign_owned_to {
+            sql.push(format!(
+                "REASSIGN OWNED BY {} TO {}",
+                quote_ident(&spec.name),
+                quote_ident(to)
+            ));
+        }
+        if spec.drop_owned {
+            sql.push(format!("DROP OWNED BY {}", quote_ident(&spec.name)));
+        }
+        if let Err(e) = pg.write(Some(db), &sql).await {
+            return Err(Diagnostic::error(
+                "Cannot drop PostgreSQL user",
+                format!(
+                    "Cleaning up what {:?} owns in database {db:?} failed: {e}\n\nThe user's memberships were restored.",
+                    spec.name
+                ),
+            )
+            .into());
+        }
+    }
+    drop_role(pg, spec, dbs).await
+}
+
+async fn drop_role(pg: &Pg, spec: &UserSpec, dbs: &[String]) -> Result<(), Diagnostics> {
+    let drop_role = format!("DROP ROLE IF EXISTS {}", quote_ident(&spec.name));
     match pg.write(None, std::slice::from_ref(&drop_role)).await {
         Ok(()) => Ok(()),
         Err(e) if e.is(&SqlState::DEPENDENT_OBJECTS_STILL_EXIST) => {
-            let remaining = dependent_databases(pg, &spec.name).await.unwrap_or(dbs);
+            let remaining = dependent_databases(pg, &spec.name)
+                .await
+                .unwrap_or_else(|_| dbs.to_vec());
             Err(Diagnostic::error(
                 "Cannot drop PostgreSQL user: it still owns objects or holds privileges",
                 format!(
@@ -739,7 +914,11 @@ async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
             )
             .into())
         }
-        Err(e) => Err(fail(&e)),
+        Err(e) => Err(Diagnostic::error(
+            "Cannot drop PostgreSQL user",
+            format!("Dropping role {:?} failed: {e}", spec.name),
+        )
+        .into()),
     }
 }
 
@@ -794,6 +973,20 @@ mod tests {
                 "GRANT \"r\" TO \"app\"",
             ]
         );
+    }
+
+    #[test]
+    fn role_attribute_drift_is_repaired_naming_only_what_differs() {
+        let mut from = spec("app");
+        from.role_attributes = Maybe::Known(["CREATEROLE".to_string()].into());
+        let to = spec("app");
+        assert_eq!(
+            update_sql(&from, &to),
+            vec!["ALTER ROLE \"app\" LOGIN NOCREATEROLE"]
+        );
+        // A state written before role_attributes existed changes nothing.
+        from.role_attributes = Maybe::Null;
+        assert!(update_sql(&from, &to).is_empty());
     }
 
     #[test]
