@@ -4,17 +4,11 @@
 //! Every Terraform run here has a scrubbed environment (no inherited `AWS_*`, `HOME` an empty
 //! directory, IMDS disabled) plus, where AWS is meant to be reachable, moto's fake credentials.
 
-mod support;
-
-use std::path::Path;
+use crate::support;
 
 use serde_json::Value as Json;
 use support::moto::{self, ACCOUNT_ID, FAKE_CREDS, Moto, REGION};
-use support::{Output, TF_VERSIONS, Workspace};
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
+use support::{Output, TF_VERSIONS, Workspace, provider_bin};
 
 const REQUIRED: &str = r#"
 terraform {

@@ -5,66 +5,23 @@
 //!
 //! `RDSIAM_GRANT_USERS=<n>` sizes the parallelism test (default 50 users, 4 grants each).
 
-mod support;
+use crate::support;
 
-use std::path::Path;
 use std::time::Instant;
 
-use serde_json::Value as Json;
-use support::postgres::{PG_MAJORS, PgCluster, quote_ident, quote_literal, shared};
-use support::{TF_VERSIONS, Workspace};
+use support::postgres::{
+    Admin, Login, PG_MAJORS, PgCluster, provider_block, quote_ident, quote_literal, shared,
+};
+use support::{TF_VERSIONS, Workspace, hcl, provider_bin};
 
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
-
-const RDS_ADMIN: &str = "rds_like_admin";
-const RDS_ADMIN_PASSWORD: &str = "rds-like-admin-pw";
 const MARIO: &str = "mario.rossi@example.com";
 
-#[derive(Clone, Copy, Debug)]
-enum Admin {
-    Superuser,
-    RdsLike,
-}
-
-fn login(pg: &PgCluster, admin: Admin) -> (String, String) {
-    pg.make_rds_like_admin(RDS_ADMIN, RDS_ADMIN_PASSWORD);
-    match admin {
-        Admin::Superuser => {
-            let (u, p) = pg.superuser();
-            (u.to_string(), p.to_string())
-        }
-        Admin::RdsLike => (RDS_ADMIN.to_string(), RDS_ADMIN_PASSWORD.to_string()),
-    }
-}
-
-fn hcl(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
-fn provider_block(pg: &PgCluster, user: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-  postgres {{
-    host        = "localhost"
-    port        = {port}
-    username    = {user}
-    sslmode     = "verify-full"
-    sslrootcert = {ca}
-  }}
-}}
-"#,
-        port = pg.port(),
-        user = hcl(user),
-        ca = hcl(&pg.ca_path().to_string_lossy()),
-    )
+/// The planned changes: every resource's address and actions but the no-ops.
+fn changes(ws: &Workspace) -> Vec<(String, Vec<String>)> {
+    ws.plan_actions("p.tfplan")
+        .into_iter()
+        .filter(|(_, a)| a != &["no-op"])
+        .collect()
 }
 
 /// A fresh database owned by the admin, with tables the admin owns (as on RDS, where the
@@ -138,29 +95,6 @@ fn acl_entries_for(pg: &PgCluster, db: &str, role: &str) -> String {
             lit = quote_literal(role)
         ),
     )
-}
-
-fn plan_actions(ws: &Workspace) -> Vec<(String, Vec<String>)> {
-    ws.ok(&["plan", "-out=p.tfplan"]);
-    let out = ws.tf(&["show", "-json", "p.tfplan"]);
-    let plan: Json = serde_json::from_str(&out.stdout).unwrap_or_default();
-    plan["resource_changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            (
-                r["address"].as_str().unwrap_or_default().to_string(),
-                r["change"]["actions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str().map(str::to_string))
-                    .collect(),
-            )
-        })
-        .filter(|(_, a): &(String, Vec<String>)| a != &["no-op"])
-        .collect()
 }
 
 fn standard_config(db: &str, tables_extra: &str) -> String {
@@ -237,7 +171,7 @@ fn exercise_app_service(pg: &PgCluster, db: &str, table: &str, step: &str) {
 
 fn standard(major: &str, admin: Admin, version: &str) {
     let pg = shared(major);
-    let (user, password) = login(pg, admin);
+    let Login { user, password } = pg.login(admin);
     let step = |s: &str| format!("pg{major}/{admin:?}/tf{version}: {s}");
     let db = "myapp";
     fresh_database(pg, db, &user, &password, &["orders", "items"]);
@@ -247,7 +181,7 @@ fn standard(major: &str, admin: Admin, version: &str) {
     let main = |extra: &str| {
         format!(
             "{}{}",
-            provider_block(pg, &user),
+            provider_block(pg, &user, ""),
             standard_config(db, extra)
         )
     };
@@ -278,7 +212,7 @@ fn standard(major: &str, admin: Admin, version: &str) {
         &password,
         "CREATE TABLE public.later (id int)",
     );
-    let actions = plan_actions(&ws);
+    let actions = changes(&ws);
     assert_eq!(
         actions,
         vec![(
@@ -303,7 +237,7 @@ fn standard(major: &str, admin: Admin, version: &str) {
             quote_ident(MARIO)
         ),
     );
-    let actions = plan_actions(&ws);
+    let actions = changes(&ws);
     assert_eq!(actions.len(), 2, "{}: {actions:?}", step("revoked"));
     ws.ok(&["apply"]);
     exercise_app_service(pg, db, "orders", &step("after repair"));
@@ -342,12 +276,7 @@ fn standard(major: &str, admin: Admin, version: &str) {
         &password,
         "GRANT TRUNCATE ON public.items TO app_service",
     );
-    assert_eq!(
-        plan_actions(&ws).len(),
-        1,
-        "{}",
-        step("authoritative drift")
-    );
+    assert_eq!(changes(&ws).len(), 1, "{}", step("authoritative drift"));
     ws.ok(&["apply"]);
     assert!(!has_table_privilege(
         pg,
@@ -406,7 +335,7 @@ fn standard(major: &str, admin: Admin, version: &str) {
         .unwrap_or(0)];
     ws.write(
         "main.tf",
-        &format!("{}{users_only}", provider_block(pg, &user)),
+        &format!("{}{users_only}", provider_block(pg, &user, "")),
     );
     ws.ok(&["apply"]);
     for role in ["app_service", MARIO] {
@@ -456,7 +385,7 @@ fn grant_standard_setup_pg17() {
 fn two_grants_on_one_table() {
     let cluster = PgCluster::start("17");
     let pg = &cluster;
-    let (user, password) = login(pg, Admin::RdsLike);
+    let Login { user, password } = pg.login(Admin::RdsLike);
     let db = "two_grants";
     fresh_database(pg, db, &user, &password, &["t"]);
     as_admin(pg, db, &user, &password, "CREATE ROLE \"a\"\"b\" NOLOGIN");
@@ -472,7 +401,7 @@ fn two_grants_on_one_table() {
         "main.tf",
         &format!(
             "{}{}{}",
-            provider_block(pg, &user),
+            provider_block(pg, &user, ""),
             grant("reader", "SELECT"),
             grant("writer", "INSERT")
         ),
@@ -516,7 +445,7 @@ resource "rdsiam_postgres_grant" "p" {{
         "main.tf",
         &format!(
             "{}{}{routines}",
-            provider_block(pg, &user),
+            provider_block(pg, &user, ""),
             grant("reader", "SELECT")
         ),
     );
@@ -602,7 +531,7 @@ fn many_grants_in_parallel() {
         .unwrap_or(50);
     let cluster = PgCluster::start("17");
     let pg = &cluster;
-    let (user, password) = login(pg, Admin::RdsLike);
+    let Login { user, password } = pg.login(Admin::RdsLike);
     let db = "many_grants";
     fresh_database(pg, db, &user, &password, &["t1", "t2", "t3"]);
     pg.psql(
@@ -655,7 +584,7 @@ resource "rdsiam_postgres_grant" "write" {{
   privileges  = ["INSERT", "UPDATE"]
 }}
 "#,
-            provider = provider_block(pg, &user),
+            provider = provider_block(pg, &user, ""),
             db = hcl(db),
         ),
     );

@@ -1,16 +1,10 @@
 //! Real Terraform (1.15.5 and 1.0.3) driving the freshly built provider: policy documents,
 //! the dbuser_arn function, plan-time validation, init from a filesystem mirror.
 
-mod support;
-
-use std::path::Path;
+use crate::support;
 
 use serde_json::Value as Json;
-use support::{TF_VERSIONS, Workspace};
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
+use support::{TF_VERSIONS, Workspace, provider_bin};
 
 const PROVIDER: &str = r#"
 terraform {

@@ -2,17 +2,14 @@
 //! (1.15.5 and 1.0.3), as a superuser admin and as an RDS-like admin. Every step is checked
 //! in the catalog.
 
-mod support;
-
-use std::path::Path;
+use crate::support;
 
 use serde_json::Value as Json;
-use support::postgres::{PG_MAJORS, PgCluster, quote_ident, quote_literal, shared};
-use support::{TF_VERSIONS, Workspace};
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
+use support::postgres::{
+    Admin, PG_MAJORS, PgCluster, RDS_ADMIN, provider_block, provider_block_aws, quote_ident,
+    quote_literal, shared,
+};
+use support::{TF_VERSIONS, Workspace, hcl, provider_bin};
 
 /// The names from the issue: e-mail, mixed case, a quote, an injection attempt.
 const NAMES: &[&str] = &[
@@ -21,68 +18,6 @@ const NAMES: &[&str] = &[
     "a\"b",
     "x; DROP ROLE admin; --",
 ];
-
-const RDS_ADMIN: &str = "rds_like_admin";
-const RDS_ADMIN_PASSWORD: &str = "rds-like-admin-pw";
-
-#[derive(Clone, Copy, Debug)]
-enum Admin {
-    Superuser,
-    RdsLike,
-}
-
-struct Login {
-    user: String,
-    password: String,
-}
-
-fn login(pg: &PgCluster, admin: Admin) -> Login {
-    // Creates rds_iam and rds_superuser too, which the superuser case needs as well.
-    pg.make_rds_like_admin(RDS_ADMIN, RDS_ADMIN_PASSWORD);
-    match admin {
-        Admin::Superuser => {
-            let (u, p) = pg.superuser();
-            Login {
-                user: u.to_string(),
-                password: p.to_string(),
-            }
-        }
-        Admin::RdsLike => Login {
-            user: RDS_ADMIN.to_string(),
-            password: RDS_ADMIN_PASSWORD.to_string(),
-        },
-    }
-}
-
-/// HCL string literal (JSON escaping is valid HCL for these names; `${` never occurs).
-fn hcl(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
-fn provider_block(pg: &PgCluster, user: &str, extra: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-  postgres {{
-    host        = "localhost"
-    port        = {port}
-    username    = {user}
-    sslmode     = "verify-full"
-    sslrootcert = {ca}
-{extra}
-  }}
-}}
-"#,
-        port = pg.port(),
-        user = hcl(user),
-        ca = hcl(&pg.ca_path().to_string_lossy()),
-    )
-}
 
 fn users_config() -> String {
     let names: Vec<String> = NAMES.iter().map(|n| hcl(n)).collect();
@@ -194,7 +129,7 @@ fn resource_values(show: &Json) -> Vec<Json> {
 
 fn lifecycle(major: &str, admin: Admin, version: &str) {
     let pg = shared(major);
-    let who = login(pg, admin);
+    let who = pg.login(admin);
     let step = |s: &str| format!("pg{major}/{admin:?}/tf{version}: {s}");
     // Created by the login itself, as an RDS master user would: on 16+ that gives it the
     // ADMIN OPTION needed to grant the role.
@@ -249,23 +184,12 @@ fn lifecycle(major: &str, admin: Admin, version: &str) {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(!direct_member(pg, "mario.rossi@example.com", "rds_iam"));
-    ws.ok(&["plan", "-out=drift.tfplan"]);
-    let plan = ws.tf(&["show", "-json", "drift.tfplan"]);
-    let plan: Json = serde_json::from_str(&plan.stdout).unwrap_or_default();
+    let planned = ws.plan_actions("drift.tfplan");
     let actions = |addr: &str| -> Vec<String> {
-        plan["resource_changes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|r| r["address"] == addr)
-            .map(|r| {
-                r["change"]["actions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str().map(str::to_string))
-                    .collect()
-            })
+        planned
+            .iter()
+            .find(|(a, _)| a == addr)
+            .map(|(_, actions)| actions.clone())
             .unwrap_or_default()
     };
     assert_eq!(
@@ -462,7 +386,7 @@ resource "rdsiam_postgres_user" "bad" {
 fn missing_admin_option_is_explained_and_nothing_is_half_created() {
     let cluster = PgCluster::start("17");
     let pg = &cluster;
-    let who = login(pg, Admin::RdsLike);
+    let who = pg.login(Admin::RdsLike);
     q(pg, "CREATE ROLE not_admins_role NOLOGIN");
     let mut ws = Workspace::new("1.15.5", provider_bin());
     ws.set_env("PGPASSWORD", &who.password);
@@ -504,7 +428,7 @@ fn tls_modes() {
     // Own cluster: the shared ones are checked for leftover roles by the lifecycle tests.
     let cluster = PgCluster::start("15");
     let pg = &cluster;
-    let who = login(pg, Admin::RdsLike);
+    let who = pg.login(Admin::RdsLike);
     let user = r#"
 resource "rdsiam_postgres_user" "tls" {
   name = "tls_probe"
@@ -586,10 +510,7 @@ fn iam_auth_sends_a_fresh_token_as_password() {
         "main.tf",
         &format!(
             "{}\nresource \"rdsiam_postgres_user\" \"u\" {{\n  name = \"iam_probe\"\n}}\n",
-            provider_block(pg, admin, "    iam_auth = true").replace(
-                "provider \"rdsiam\" {",
-                "provider \"rdsiam\" {\n  aws {\n    region = \"eu-west-1\"\n  }"
-            )
+            provider_block_aws(pg, "eu-west-1", admin, "    iam_auth = true")
         ),
     );
     ws.ok(&["apply"]);
@@ -616,7 +537,7 @@ fn iam_auth_sends_a_fresh_token_as_password() {
 fn destroy_with_owned_objects(major: &str) {
     let cluster = PgCluster::start(major);
     let pg = &cluster;
-    let who = login(pg, Admin::RdsLike);
+    let who = pg.login(Admin::RdsLike);
     pg.try_psql(
         "postgres",
         &who.user,

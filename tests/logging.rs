@@ -4,16 +4,15 @@
 //! output, the state or the saved plan; and with TF_LOG unset the plugin writes nothing to
 //! stderr (checked on the raw stderr of a `--debug` process).
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use support::postgres::{PgCluster, quote_literal, shared};
-use support::{Output, Workspace};
+use support::postgres::{PgCluster, provider_block, provider_block_aws, quote_literal, shared};
+use support::{Output, Reap, Workspace, provider_bin};
 
-const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-rdsiam");
 /// The name go-plugin gives our logger in Terraform's log (the binary's file name).
 const PLUGIN: &str = "provider.terraform-provider-rdsiam";
 
@@ -127,35 +126,6 @@ fn plan_file_contents(ws: &Workspace, name: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn provider_config(pg: &PgCluster, admin: &str, aws: bool, extra: &str) -> String {
-    let aws_block = if aws {
-        "  aws {\n    region = \"eu-west-1\"\n  }\n"
-    } else {
-        ""
-    };
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-{aws_block}  postgres {{
-    host        = "localhost"
-    port        = {port}
-    username    = "{admin}"
-    sslmode     = "verify-full"
-    sslrootcert = {ca}
-{extra}
-  }}
-}}
-"#,
-        port = pg.port(),
-        ca = serde_json::to_string(&pg.ca_path().to_string_lossy()).unwrap_or_default(),
-    )
-}
-
 fn user_resource(name: &str) -> String {
     format!("resource \"rdsiam_postgres_user\" \"u\" {{\n  name = \"{name}\"\n}}\n")
 }
@@ -197,15 +167,11 @@ fn password_login(version: &str) {
     let password = format!("Log-Pw-{t}-s3cr3t-value");
     pg.make_rds_like_admin(&admin, &password);
 
-    let mut ws = Workspace::new(version, Path::new(BIN));
+    let mut ws = Workspace::new(version, provider_bin());
     ws.set_env("PGPASSWORD", &password);
     ws.write(
         "main.tf",
-        &format!(
-            "{}{}",
-            provider_config(pg, &admin, false, ""),
-            user_resource(&user)
-        ),
+        &format!("{}{}", provider_block(pg, &admin, ""), user_resource(&user)),
     );
     let secrets = [password.as_str()];
     let (_plan, apply) = plan_and_apply(&ws, &secrets);
@@ -351,7 +317,7 @@ fn iam_login(version: &str) {
         session.as_str(),
     ];
 
-    let mut ws = Workspace::new(version, Path::new(BIN));
+    let mut ws = Workspace::new(version, provider_bin());
     for (k, v) in [
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
         ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
@@ -365,7 +331,7 @@ fn iam_login(version: &str) {
         "main.tf",
         &format!(
             "{}{}",
-            provider_config(pg, &admin, true, "    iam_auth    = true"),
+            provider_block_aws(pg, "eu-west-1", &admin, "    iam_auth    = true"),
             user_resource(&user)
         ),
     );
@@ -445,20 +411,10 @@ fn iam_login_logs_without_tokens_tf_1_0_3() {
     iam_login("1.0.3");
 }
 
-/// Kills the child however the test ends.
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `--debug` with `env` (and no other TF_* variable), stderr to `stderr_file`; returns
 /// the process and its TF_REATTACH_PROVIDERS value.
 fn debug_provider(env: &[(&str, &str)], stderr_file: &Path) -> (Reap, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(provider_bin());
     cmd.arg("--debug")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(stderr_file).unwrap_or_else(|e| panic!("{e}")));
@@ -494,7 +450,7 @@ fn raw_stderr_is_hclog_json_or_nothing() {
     let scratch = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = format!(
         "{}{}",
-        provider_config(pg, admin, false, ""),
+        provider_block(pg, admin, ""),
         user_resource("log_raw_user")
     );
 
@@ -505,7 +461,7 @@ fn raw_stderr_is_hclog_json_or_nothing() {
             env.push(("TF_LOG", l));
         }
         let (child, reattach) = debug_provider(&env, &stderr_path);
-        let ws = Workspace::new("1.15.5", Path::new(BIN));
+        let ws = Workspace::new("1.15.5", provider_bin());
         ws.write("main.tf", &config);
         let attach = [("TF_REATTACH_PROVIDERS", reattach.as_str())];
         ws.run_env(&["apply", "-auto-approve", "-no-color"], &attach)
@@ -585,7 +541,7 @@ fn rds_lookup_is_logged_without_aws_secrets() {
         ("AWS_SESSION_TOKEN", session),
         ("TF_LOG", "debug"),
     ];
-    let ws = Workspace::new("1.15.5", Path::new(BIN));
+    let ws = Workspace::new("1.15.5", provider_bin());
     ws.write(
         "main.tf",
         &format!(

@@ -2,7 +2,7 @@
 //! (waiters are woken when connections come back), reuse, and recovery after the server
 //! kills our backends.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

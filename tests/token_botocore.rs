@@ -4,7 +4,7 @@
 //! All cases run in one Python process (`tests/py/botocore_token.py`), which needs the venv
 //! made by `scripts/install-tools.sh`.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::PathBuf;

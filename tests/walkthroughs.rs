@@ -7,7 +7,7 @@
 //! inputs and generated provider block. `fmt -check` / `validate` of every example are in
 //! `tests/examples.rs`.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -17,16 +17,12 @@ use std::process::Command;
 use serde_json::Value as Json;
 use support::moto::{FAKE_CREDS, Moto};
 use support::postgres::{PgCluster, quote_literal};
-use support::{Workspace, repo_root, tools_dir};
+use support::{Workspace, provider_bin, repo_root, tools_dir};
 
 const TF: &str = "1.15.5";
 const ADMIN: &str = "rds_like_admin";
 const ADMIN_PASSWORD: &str = "walkthrough-admin-pw";
 const CLUSTER: &str = "demo-aurora";
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
 
 /// Copy the `.tf` files of `from` (and, with `recursive`, its subdirectories) into `to`.
 fn copy_tf(from: &Path, to: &Path, recursive: bool) {

@@ -14,7 +14,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 #[allow(dead_code)]
 pub mod iam_front;
@@ -55,6 +55,147 @@ pub fn terraform(version: &str) -> PathBuf {
         );
     }
     path
+}
+
+/// The provider binary Cargo built for this test or bench (under `cargo bench`, the release
+/// build).
+pub fn provider_bin() -> &'static Path {
+    Path::new(PROVIDER_BIN)
+}
+
+/// [`provider_bin`] as a string, for argument lists.
+pub const PROVIDER_BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-rdsiam");
+
+/// The `terraform` block every configuration of the provider starts with, as a literal for
+/// `concat!` in constant configurations (else use [`REQUIRED_PROVIDERS`]).
+#[macro_export]
+macro_rules! required_providers {
+    () => {
+        "\nterraform {\n  required_providers {\n    rdsiam = { source = \"rdsiam/rdsiam\" }\n  }\n}\n"
+    };
+}
+
+/// The `terraform` block every configuration of the provider starts with.
+pub const REQUIRED_PROVIDERS: &str = required_providers!();
+
+/// [`REQUIRED_PROVIDERS`] and a `provider "rdsiam"` block: an `aws { region }` block unless
+/// `region` is empty, then a `postgres` block of the (indented) lines `postgres`.
+pub fn provider_config(region: &str, postgres: &str) -> String {
+    let aws = if region.is_empty() {
+        String::new()
+    } else {
+        format!("  aws {{\n    region = {}\n  }}\n", hcl(region))
+    };
+    format!(
+        "{REQUIRED_PROVIDERS}provider \"rdsiam\" {{\n{aws}  postgres {{\n{postgres}\n  }}\n}}\n"
+    )
+}
+
+/// `users` `rdsiam_postgres_user.u` named by the HCL expression `name` (of the index `i`), each
+/// with four grants on database `db`: CONNECT, USAGE on schema public, SELECT on every table
+/// of public and INSERT, UPDATE on t1 and t2 (with tables t1-t3: 7 table privileges a user).
+pub fn users_with_four_grants(users: usize, name: &str, db: &str) -> String {
+    format!(
+        r#"locals {{
+  users = [for i in range({users}) : {name}]
+}}
+resource "rdsiam_postgres_user" "u" {{
+  for_each = toset(local.users)
+  name     = each.value
+}}
+resource "rdsiam_postgres_grant" "connect" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "database"
+  privileges  = ["CONNECT"]
+}}
+resource "rdsiam_postgres_grant" "usage" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "schema"
+  schema      = "public"
+  privileges  = ["USAGE"]
+}}
+resource "rdsiam_postgres_grant" "read" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "table"
+  schema      = "public"
+  privileges  = ["SELECT"]
+}}
+resource "rdsiam_postgres_grant" "write" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "table"
+  schema      = "public"
+  objects     = ["t1", "t2"]
+  privileges  = ["INSERT", "UPDATE"]
+}}
+"#,
+        db = hcl(db),
+    )
+}
+
+/// Every member of a saved plan (a zip) as text, to search for secrets.
+pub fn plan_file_text(path: &Path) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist():\n    sys.stdout.write(z.read(n).decode('utf-8', 'replace'))",
+        ])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Copies the tree `from` to `to`, leaving out every entry whose file name `skip` is true for.
+pub fn copy_dir(from: &Path, to: &Path, skip: &dyn Fn(&str) -> bool) {
+    fs::create_dir_all(to).expect("mkdir");
+    for e in fs::read_dir(from).expect("read_dir").flatten() {
+        if skip(&e.file_name().to_string_lossy()) {
+            continue;
+        }
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest, skip);
+        } else {
+            fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+}
+
+/// Kills the child however the test ends.
+pub struct Reap(pub Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A bench's size: the positive number in the environment variable `var`, else `full` under
+/// `--bench` and `quick` under `cargo test`.
+pub fn bench_size(var: &str, bench: bool, full: usize, quick: usize) -> usize {
+    match std::env::var(var) {
+        Ok(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| panic!("{var}={v:?} is not a positive number")),
+        Err(_) if bench => full,
+        Err(_) => quick,
+    }
 }
 
 /// Result of one Terraform run.
@@ -132,8 +273,8 @@ pub struct Workspace {
     env: Vec<(String, String)>,
 }
 
-/// Quote a string as an HCL string literal.
-fn hcl_str(s: &str) -> String {
+/// `s` as an HCL string literal (`${`/`%{` escaped, so it is never a template).
+pub fn hcl(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     let mut chars = s.chars().peekable();
@@ -217,8 +358,8 @@ impl Workspace {
             .expect("provider binary has a parent directory");
         let cfg = format!(
             "provider_installation {{\n  dev_overrides {{\n    {} = {}\n  }}\n  direct {{}}\n}}\n",
-            hcl_str(PROVIDER_SOURCE),
-            hcl_str(&bin_dir.to_string_lossy()),
+            hcl(PROVIDER_SOURCE),
+            hcl(&bin_dir.to_string_lossy()),
         );
         Self::from_parts(dir, tf, tf_version, &cfg)
     }
@@ -248,9 +389,9 @@ impl Workspace {
         }
         let cfg = format!(
             "provider_installation {{\n  filesystem_mirror {{\n    path    = {}\n    include = [{}]\n  }}\n  direct {{\n    exclude = [{}]\n  }}\n}}\n",
-            hcl_str(&mirror.to_string_lossy()),
-            hcl_str(PROVIDER_SOURCE),
-            hcl_str(PROVIDER_SOURCE),
+            hcl(&mirror.to_string_lossy()),
+            hcl(PROVIDER_SOURCE),
+            hcl(PROVIDER_SOURCE),
         );
         // `mirror/` is a subdirectory: Terraform only loads `*.tf`/`*.tf.json` from the top level.
         Self::from_parts(dir, tf, tf_version, &cfg)
@@ -273,6 +414,22 @@ impl Workspace {
     pub fn set_env(&mut self, key: &str, value: &str) -> &mut Self {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Static AWS credentials for every later run, and no other source of them (no instance
+    /// metadata, config or credentials file).
+    pub fn set_aws_credentials(&mut self, key_id: &str, secret: &str, session: &str) -> &mut Self {
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", key_id),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+            ("AWS_SESSION_TOKEN", session),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ] {
+            self.set_env(k, v);
+        }
         self
     }
 
@@ -417,6 +574,30 @@ impl Workspace {
                 out.code
             );
         }
+    }
+
+    /// `plan -out=<plan_file>` (which must succeed), then each planned resource's address and
+    /// actions from `show -json <plan_file>`.
+    pub fn plan_actions(&self, plan_file: &str) -> Vec<(String, Vec<String>)> {
+        self.ok(&["plan", &format!("-out={plan_file}")]);
+        let out = self.tf(&["show", "-json", plan_file]);
+        let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        plan["resource_changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["address"].as_str().unwrap_or_default().to_string(),
+                    r["change"]["actions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_str().map(str::to_string))
+                        .collect(),
+                )
+            })
+            .collect()
     }
 
     /// `terraform output -json`, parsed.
