@@ -8,15 +8,7 @@ use crate::support;
 
 use serde_json::Value as Json;
 use support::moto::{self, ACCOUNT_ID, FAKE_CREDS, Moto, REGION};
-use support::{Output, TF_VERSIONS, Workspace, provider_bin};
-
-const REQUIRED: &str = r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-"#;
+use support::{Output, REQUIRED_PROVIDERS, TF_VERSIONS, Workspace, provider_bin};
 
 /// A workspace plus the empty directory used as `HOME` for its runs.
 struct Ws {
@@ -27,7 +19,7 @@ struct Ws {
 impl Ws {
     fn new(version: &str, main_tf: &str) -> Ws {
         let ws = Workspace::new(version, provider_bin());
-        ws.write("main.tf", &format!("{REQUIRED}{main_tf}"));
+        ws.write("main.tf", &format!("{REQUIRED_PROVIDERS}{main_tf}"));
         let home = tempfile::tempdir().expect("temp HOME");
         Ws { ws, home }
     }

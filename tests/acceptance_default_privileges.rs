@@ -427,13 +427,9 @@ fn bad_input_fails_plan_with_paths() {
     let ws = Workspace::new("1.15.5", provider_bin());
     ws.write(
         "main.tf",
-        r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-provider "rdsiam" {
+        concat!(
+            crate::required_providers!(),
+            r#"provider "rdsiam" {
   postgres {
     host     = "localhost"
     port     = 1
@@ -455,7 +451,8 @@ resource "rdsiam_postgres_default_privileges" "bad2" {
   object_type = "views"
   privileges  = ["ALL", "SELECT"]
 }
-"#,
+"#
+        ),
     );
     let out = ws.fails(&["plan"]);
     let text = out.combined();

@@ -12,7 +12,7 @@ use std::time::Instant;
 use support::postgres::{
     Admin, Login, PG_MAJORS, PgCluster, provider_block, quote_ident, quote_literal, shared,
 };
-use support::{TF_VERSIONS, Workspace, hcl, provider_bin};
+use support::{TF_VERSIONS, Workspace, hcl, provider_bin, users_with_four_grants};
 
 const MARIO: &str = "mario.rossi@example.com";
 
@@ -473,13 +473,9 @@ fn bad_grant_input_fails_plan_with_paths() {
     let ws = Workspace::new("1.15.5", provider_bin());
     ws.write(
         "main.tf",
-        r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-provider "rdsiam" {
+        concat!(
+            crate::required_providers!(),
+            r#"provider "rdsiam" {
   postgres {
     host     = "localhost"
     port     = 1
@@ -499,7 +495,8 @@ resource "rdsiam_postgres_grant" "bad_db" {
   schema      = "public"
   privileges  = ["TEMP"]
 }
-"#,
+"#
+        ),
     );
     let out = ws.fails(&["plan"]);
     // Terraform wraps long details: compare with whitespace collapsed.
@@ -543,49 +540,9 @@ fn many_grants_in_parallel() {
     ws.write(
         "main.tf",
         &format!(
-            r#"{provider}
-locals {{
-  users = [for i in range({users}) : "par_user_${{i}}@example.com"]
-}}
-resource "rdsiam_postgres_user" "u" {{
-  for_each = toset(local.users)
-  name     = each.value
-}}
-resource "rdsiam_postgres_grant" "connect" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "database"
-  privileges  = ["CONNECT"]
-}}
-resource "rdsiam_postgres_grant" "usage" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "schema"
-  schema      = "public"
-  privileges  = ["USAGE"]
-}}
-resource "rdsiam_postgres_grant" "read" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "table"
-  schema      = "public"
-  privileges  = ["SELECT"]
-}}
-resource "rdsiam_postgres_grant" "write" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "table"
-  schema      = "public"
-  objects     = ["t1", "t2"]
-  privileges  = ["INSERT", "UPDATE"]
-}}
-"#,
-            provider = provider_block(pg, &user, ""),
-            db = hcl(db),
+            "{}{}",
+            provider_block(pg, &user, ""),
+            users_with_four_grants(users, r#""par_user_${i}@example.com""#, db)
         ),
     );
     let t = Instant::now();

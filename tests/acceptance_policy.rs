@@ -6,14 +6,11 @@ use crate::support;
 use serde_json::Value as Json;
 use support::{TF_VERSIONS, Workspace, provider_bin};
 
-const PROVIDER: &str = r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-provider "rdsiam" {}
-"#;
+const PROVIDER: &str = concat!(
+    crate::required_providers!(),
+    r#"provider "rdsiam" {}
+"#
+);
 
 const POLICIES: &str = r#"
 data "rdsiam_policy_document" "eu" {

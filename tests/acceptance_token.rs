@@ -22,18 +22,15 @@ fn workspace(version: &str) -> Workspace {
     ws
 }
 
-const PROVIDER: &str = r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-provider "rdsiam" {
+const PROVIDER: &str = concat!(
+    crate::required_providers!(),
+    r#"provider "rdsiam" {
   aws {
     region = "eu-west-1"
   }
 }
-"#;
+"#
+);
 
 fn assert_no_secrets(what: &str, text: &str, token: &str) {
     assert!(!text.contains(token), "{what} contains the token");

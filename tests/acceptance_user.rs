@@ -9,7 +9,7 @@ use support::postgres::{
     Admin, PG_MAJORS, PgCluster, RDS_ADMIN, provider_block, provider_block_aws, quote_ident,
     quote_literal, shared,
 };
-use support::{TF_VERSIONS, Workspace, hcl, provider_bin};
+use support::{FixedIam, TF_VERSIONS, Workspace, hcl, provider_bin};
 
 /// The names from the issue: e-mail, mixed case, a quote, an injection attempt.
 const NAMES: &[&str] = &[
@@ -295,13 +295,7 @@ fn user_lifecycle_pg17() {
     matrix("17");
 }
 
-const PROVIDER_ONLY: &str = r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-"#;
+const PROVIDER_ONLY: &str = crate::required_providers!();
 
 fn plan_fails_with(config: &str, needles: &[&str]) {
     let ws = Workspace::new("1.15.5", provider_bin());
@@ -477,16 +471,11 @@ fn iam_auth_sends_a_fresh_token_as_password() {
     let admin = "iam_login_admin";
     pg.make_rds_like_admin(admin, "placeholder");
     let session_token = format!("FwoGZXIvYXdzE+/={}", "Q".repeat(900));
-    let signing_time: u64 = 1_790_000_000;
-    let tok = support::fixed_iam_token(
-        "AKIDEXAMPLE",
-        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        Some(&session_token),
-        pg.port(),
-        admin,
-        "eu-west-1",
-        signing_time,
-    );
+    let iam = FixedIam {
+        session_token: &session_token,
+        ..FixedIam::EXAMPLE
+    };
+    let tok = iam.token(pg.port(), admin);
     assert!(tok.len() > 1024, "token only {} bytes", tok.len());
     q(
         pg,
@@ -494,18 +483,7 @@ fn iam_auth_sends_a_fresh_token_as_password() {
     );
 
     let mut ws = Workspace::new("1.15.5", provider_bin());
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        ),
-        ("AWS_SESSION_TOKEN", session_token.as_str()),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("RDSIAM_TEST_SIGNING_TIME", &signing_time.to_string()),
-    ] {
-        ws.set_env(k, v);
-    }
+    iam.set_env(&mut ws);
     ws.write(
         "main.tf",
         &format!(

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::Value as Json;
-use support::{Workspace, provider_bin};
+use support::{REQUIRED_PROVIDERS, Workspace, provider_bin};
 
 const UNKNOWN_1_15: &str = "terraform_data.unknown.output";
 /// Terraform 1.0 has no terraform_data; input variables are unknown during validate.
@@ -303,7 +303,7 @@ fn run_corpus(version: &str, filter: impl Fn(&Case) -> bool) -> (usize, Vec<Stri
         UNKNOWN_1_15
     };
     let header = format!(
-        "terraform {{\n  required_providers {{\n    rdsiam = {{ source = \"rdsiam/rdsiam\" }}\n  }}\n}}\n{}",
+        "{REQUIRED_PROVIDERS}{}",
         if version == "1.0.3" {
             "variable \"unknown\" {\n  type = string\n}\n"
         } else {

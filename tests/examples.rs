@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use support::{Workspace, provider_bin, terraform};
+use support::{REQUIRED_PROVIDERS, Workspace, provider_bin, terraform};
 
 const REGISTRY_LAYOUT: &[&str] = &[
     "provider",
@@ -302,7 +302,7 @@ fn every_example_is_formatted_and_valid() {
                 for ws in [&new, &old] {
                     ws.write(
                         &format!("examples/{}/{INJECTED}", rel.display()),
-                        "terraform {\n  required_providers {\n    rdsiam = { source = \"rdsiam/rdsiam\" }\n  }\n}\n",
+                        REQUIRED_PROVIDERS,
                     );
                 }
             }

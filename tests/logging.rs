@@ -10,8 +10,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use support::postgres::{PgCluster, provider_block, provider_block_aws, quote_literal, shared};
-use support::{Output, Reap, Workspace, provider_bin};
+use support::postgres::{provider_block, provider_block_aws, quote_literal, shared};
+use support::{FixedIam, Output, REQUIRED_PROVIDERS, Reap, Workspace, provider_bin};
 
 /// The name go-plugin gives our logger in Terraform's log (the binary's file name).
 const PLUGIN: &str = "provider.terraform-provider-rdsiam";
@@ -283,18 +283,6 @@ fn password_login(version: &str) {
     pg.psql("postgres", &format!("DROP ROLE {admin}"));
 }
 
-fn iam_token(pg: &PgCluster, admin: &str, signing_time: u64) -> String {
-    support::fixed_iam_token(
-        ACCESS_KEY,
-        SECRET_KEY,
-        Some(&session_token()),
-        pg.port(),
-        admin,
-        "eu-west-1",
-        signing_time,
-    )
-}
-
 /// Provider configured with IAM auth: the admin's password is set to exactly the token the
 /// provider will mint (fixed credentials and clock), as in acceptance_user.
 fn iam_login(version: &str) {
@@ -303,13 +291,24 @@ fn iam_login(version: &str) {
     let admin = format!("log_iam_admin_{t}");
     let user = format!("log_iam_user_{t}");
     pg.make_rds_like_admin(&admin, "placeholder-not-used");
-    let token = iam_token(pg, &admin, SIGNING_TIME);
-    let other_token = iam_token(pg, &admin, SIGNING_TIME + 999);
+    let session = session_token();
+    let iam = FixedIam {
+        access_key: ACCESS_KEY,
+        secret_key: SECRET_KEY,
+        session_token: &session,
+        signing_time: SIGNING_TIME,
+        ..FixedIam::EXAMPLE
+    };
+    let token = iam.token(pg.port(), &admin);
+    let other_token = FixedIam {
+        signing_time: SIGNING_TIME + 999,
+        ..iam
+    }
+    .token(pg.port(), &admin);
     pg.psql(
         "postgres",
         &format!("ALTER ROLE {admin} PASSWORD {}", quote_literal(&token)),
     );
-    let session = session_token();
     let secrets = [
         token.as_str(),
         other_token.as_str(),
@@ -318,15 +317,7 @@ fn iam_login(version: &str) {
     ];
 
     let mut ws = Workspace::new(version, provider_bin());
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-        ("AWS_SESSION_TOKEN", session.as_str()),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("RDSIAM_TEST_SIGNING_TIME", &SIGNING_TIME.to_string()),
-    ] {
-        ws.set_env(k, v);
-    }
+    iam.set_env(&mut ws);
     ws.write(
         "main.tf",
         &format!(
@@ -545,7 +536,7 @@ fn rds_lookup_is_logged_without_aws_secrets() {
     ws.write(
         "main.tf",
         &format!(
-            "terraform {{\n  required_providers {{\n    rdsiam = {{ source = \"rdsiam/rdsiam\" }}\n  }}\n}}\n\
+            "{REQUIRED_PROVIDERS}\
              {}\ndata \"rdsiam_cluster\" \"c\" {{\n  cluster_identifier = \"log-aurora\"\n}}\n",
             moto.provider_block("")
         ),

@@ -108,20 +108,17 @@ fn debug_mode_serves_terraform_via_reattach() {
     let ws = Workspace::new("1.15.5", provider_bin());
     ws.write(
         "main.tf",
-        r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-data "rdsiam_policy_document" "x" {
+        concat!(
+            crate::required_providers!(),
+            r#"data "rdsiam_policy_document" "x" {
   region      = "eu-west-1"
   account_id  = "123456789012"
   resource_id = "cluster-ABC123"
   db_users    = ["mario.rossi@example.com"]
 }
 output "arn" { value = data.rdsiam_policy_document.x.arns[0] }
-"#,
+"#
+        ),
     );
     let env = [("TF_REATTACH_PROVIDERS", value.as_str())];
     for _ in 0..2 {

@@ -71,7 +71,7 @@ pub const PROVIDER_BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-rdsiam");
 #[macro_export]
 macro_rules! required_providers {
     () => {
-        "\nterraform {\n  required_providers {\n    rdsiam = { source = \"rdsiam/rdsiam\" }\n  }\n}\n"
+        "terraform {\n  required_providers {\n    rdsiam = { source = \"rdsiam/rdsiam\" }\n  }\n}\n"
     };
 }
 
@@ -617,36 +617,64 @@ impl Workspace {
     }
 }
 
-/// The IAM token the provider mints for `user` at `localhost:port` from these fixed test
-/// credentials with `RDSIAM_TEST_SIGNING_TIME=signing_time`. Set as a local server's password,
-/// it lets the provider's `iam_auth` login succeed, standing in for RDS's token check.
-pub fn fixed_iam_token(
-    access_key: &str,
-    secret_key: &str,
-    session_token: Option<&str>,
-    port: u16,
-    user: &str,
-    region: &str,
-    signing_time: u64,
-) -> String {
-    use terraform_provider_rdsiam::aws::token;
-    let creds = aws_credential_types::Credentials::new(
-        access_key,
-        secret_key,
-        session_token.map(str::to_string),
-        None,
-        "test",
-    );
-    token::generate(
-        &creds,
-        &token::TokenRequest {
-            hostname: "localhost",
-            port,
-            username: user,
-            region,
-            expires_in: token::MAX_EXPIRES_IN,
-        },
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(signing_time),
-    )
-    .unwrap_or_else(|e| panic!("mint the token for {user}: {e}"))
+/// Fixed AWS credentials and signing time (`RDSIAM_TEST_SIGNING_TIME`), with which the provider
+/// mints a token known in advance. Set as a local server's password, that token lets the
+/// provider's `iam_auth` login succeed, standing in for RDS's token check.
+#[derive(Clone, Copy, Debug)]
+pub struct FixedIam<'a> {
+    pub access_key: &'a str,
+    pub secret_key: &'a str,
+    pub session_token: &'a str,
+    pub region: &'a str,
+    pub signing_time: u64,
+}
+
+impl FixedIam<'static> {
+    /// The example credentials of the IAM benches and tests (valid nowhere).
+    pub const EXAMPLE: FixedIam<'static> = FixedIam {
+        access_key: "AKIDEXAMPLE",
+        secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        session_token: "FwoGZXIvYXdzEBYaDH+abc/def==",
+        region: "eu-west-1",
+        signing_time: 1_790_000_000,
+    };
+}
+
+impl FixedIam<'_> {
+    /// The token the provider mints for `user` at `localhost:port`.
+    pub fn token(&self, port: u16, user: &str) -> String {
+        use terraform_provider_rdsiam::aws::token;
+        let creds = aws_credential_types::Credentials::new(
+            self.access_key,
+            self.secret_key,
+            Some(self.session_token.to_string()),
+            None,
+            "test",
+        );
+        token::generate(
+            &creds,
+            &token::TokenRequest {
+                hostname: "localhost",
+                port,
+                username: user,
+                region: self.region,
+                expires_in: token::MAX_EXPIRES_IN,
+            },
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.signing_time),
+        )
+        .unwrap_or_else(|e| panic!("mint the token for {user}: {e}"))
+    }
+
+    /// Gives `ws`'s runs these credentials and signing time (and no instance metadata).
+    pub fn set_env(&self, ws: &mut Workspace) {
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", self.access_key),
+            ("AWS_SECRET_ACCESS_KEY", self.secret_key),
+            ("AWS_SESSION_TOKEN", self.session_token),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("RDSIAM_TEST_SIGNING_TIME", &self.signing_time.to_string()),
+        ] {
+            ws.set_env(k, v);
+        }
+    }
 }
