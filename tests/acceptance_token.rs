@@ -174,13 +174,10 @@ resource "terraform_data" "x" {{
         ),
     );
     let out = ws.fails(&["plan"]);
-    let text = format!("{}{}", out.stdout, out.stderr);
-    for needle in [
+    out.assert_mentions(&[
         "Invalid hostname",
         "Invalid port",
         "Invalid username",
         "Invalid expires_in",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
-    }
+    ]);
 }

@@ -9,7 +9,7 @@ use support::postgres::{
     Admin, PG_MAJORS, PgCluster, RDS_ADMIN, provider_block, provider_block_aws, quote_ident,
     quote_literal, shared,
 };
-use support::{FixedIam, TF_VERSIONS, Workspace, hcl, provider_bin};
+use support::{FixedIam, TF_VERSIONS, UNREACHABLE_PROVIDER, Workspace, hcl, provider_bin};
 
 /// The names from the issue: e-mail, mixed case, a quote, an injection attempt.
 const NAMES: &[&str] = &[
@@ -301,10 +301,7 @@ fn plan_fails_with(config: &str, needles: &[&str]) {
     let ws = Workspace::new("1.15.5", provider_bin());
     ws.write("main.tf", &format!("{PROVIDER_ONLY}{config}"));
     let out = ws.fails(&["plan"]);
-    let text = format!("{}{}", out.stdout, out.stderr);
-    for needle in needles {
-        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
-    }
+    out.assert_mentions(needles);
 }
 
 /// Validation happens at plan time, before any connection (nothing listens on these hosts).
@@ -347,21 +344,16 @@ resource "rdsiam_postgres_user" "u" {
 #[test]
 fn bad_user_input_fails_plan_with_paths() {
     plan_fails_with(
-        r#"
-provider "rdsiam" {
-  postgres {
-    host     = "localhost"
-    port     = 1
-    username = "nobody"
-  }
-}
-resource "rdsiam_postgres_user" "bad" {
+        &format!(
+            "{UNREACHABLE_PROVIDER}{}",
+            r#"resource "rdsiam_postgres_user" "bad" {
   name              = "pg_sneaky"
   connection_limit  = -7
   statement_timeout = "soon"
   roles             = ["rds_iam", ""]
 }
-"#,
+"#
+        ),
         &[
             "Invalid name",
             "reserved by PostgreSQL",
@@ -392,10 +384,7 @@ fn missing_admin_option_is_explained_and_nothing_is_half_created() {
         ),
     );
     let out = ws.fails(&["apply"]);
-    let text = format!("{}{}", out.stdout, out.stderr);
-    for needle in ["not_admins_role", "WITH ADMIN OPTION", "SQLSTATE 42501"] {
-        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
-    }
+    out.assert_mentions(&["not_admins_role", "WITH ADMIN OPTION", "SQLSTATE 42501"]);
     assert!(
         !role_exists(pg, "half_probe"),
         "a half-created user was left behind"

@@ -102,11 +102,7 @@ fn state_values(ws: &Workspace, ty: &str) -> Vec<Json> {
 /// An error Terraform printed must say what failed; a crash or "already exists" (an orphan
 /// from a lost COMMIT) is a bug.
 fn assert_clear_failure(out: &Output, step: &str) {
-    let text = out
-        .combined()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = out.words();
     for bad in [
         "panic",
         "plugin crashed",
@@ -556,21 +552,14 @@ fn assert_lock_error(out: &Output, object: &str, took: Duration) {
         took < Duration::from_secs(60),
         "the apply waited {took:?} for a lock with lock_timeout 2s"
     );
-    // Terraform wraps diagnostics: compare with whitespace collapsed.
-    let text = out
-        .combined()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
     eprintln!("lock error after {took:?}:\n{}", out.stderr.trim());
-    for needle in [
+    // Terraform wraps diagnostics: compare with whitespace collapsed.
+    out.assert_mentions_words(&[
         "lock timeout",
         "lock_timeout (2s)",
         "pg_stat_activity",
         object,
-    ] {
-        assert!(text.contains(needle), "the error lacks {needle:?}\n{out}");
-    }
+    ]);
 }
 
 #[test]

@@ -78,6 +78,17 @@ macro_rules! required_providers {
 /// The `terraform` block every configuration of the provider starts with.
 pub const REQUIRED_PROVIDERS: &str = required_providers!();
 
+/// A `provider "rdsiam"` block whose database nothing listens on (port 1), for configurations
+/// that must fail at plan time, before any connection.
+pub const UNREACHABLE_PROVIDER: &str = r#"provider "rdsiam" {
+  postgres {
+    host     = "localhost"
+    port     = 1
+    username = "nobody"
+  }
+}
+"#;
+
 /// [`REQUIRED_PROVIDERS`] and a `provider "rdsiam"` block: an `aws { region }` block unless
 /// `region` is empty, then a `postgres` block of the (indented) lines `postgres`.
 pub fn provider_config(region: &str, postgres: &str) -> String {
@@ -236,6 +247,36 @@ impl Output {
     pub fn assert_fails(self) -> Self {
         if self.code == 0 {
             panic!("terraform succeeded, expected a failure\n{self}");
+        }
+        self
+    }
+
+    /// [`combined`](Self::combined) with every run of white space folded to one space:
+    /// Terraform wraps long diagnostics.
+    pub fn words(&self) -> String {
+        self.combined()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Panics (with the full output) naming the first of `needles` that stdout followed by
+    /// stderr lacks.
+    #[track_caller]
+    pub fn assert_mentions(&self, needles: &[&str]) -> &Self {
+        self.assert_all_in(&self.combined(), needles)
+    }
+
+    /// [`assert_mentions`](Self::assert_mentions) on [`words`](Self::words).
+    #[track_caller]
+    pub fn assert_mentions_words(&self, needles: &[&str]) -> &Self {
+        self.assert_all_in(&self.words(), needles)
+    }
+
+    #[track_caller]
+    fn assert_all_in(&self, text: &str, needles: &[&str]) -> &Self {
+        if let Some(needle) = needles.iter().find(|n| !text.contains(**n)) {
+            panic!("{needle:?} missing from the output\n{self}");
         }
         self
     }
