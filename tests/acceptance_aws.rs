@@ -170,15 +170,10 @@ data "rdsiam_cluster" "gone" {{
     }
 }
 
-const POLICY_ONLY: &str = r#"
-data "rdsiam_policy_document" "app" {
-  region      = "eu-west-1"
-  account_id  = "123456789012"
-  resource_id = "cluster-ABC123"
-  db_users    = ["app_service"]
-}
-output "arns" { value = data.rdsiam_policy_document.app.arns }
-"#;
+const POLICY_ONLY: &str = concat!(
+    crate::app_policy_document!(),
+    "output \"arns\" { value = data.rdsiam_policy_document.app.arns }\n"
+);
 
 /// Settings that would fail at once if anything resolved them: a missing profile and file, an
 /// unreachable endpoint, a role to assume, no region, no credentials.

@@ -8,9 +8,7 @@ use crate::support;
 use support::postgres::{
     Admin, PG_MAJORS, PgCluster, RDS_ADMIN, provider_block, quote_ident, quote_literal, shared,
 };
-use support::{
-    REQUIRED_PROVIDERS, TF_VERSIONS, UNREACHABLE_PROVIDER, Workspace, hcl, provider_bin,
-};
+use support::{TF_VERSIONS, UNREACHABLE_PROVIDER, Workspace, failed_plan, hcl, provider_bin};
 
 const DB: &str = "myapp";
 /// An owner name that needs every kind of care: quotes, `/`, `@`, `.`, upper case.
@@ -426,13 +424,9 @@ fn admin_lacking_membership_pg17() {
 
 #[test]
 fn bad_input_fails_plan_with_paths() {
-    let ws = Workspace::new("1.15.5", provider_bin());
-    ws.write(
-        "main.tf",
-        &[
-            REQUIRED_PROVIDERS,
-            UNREACHABLE_PROVIDER,
-            r#"resource "rdsiam_postgres_default_privileges" "bad" {
+    let config = [
+        UNREACHABLE_PROVIDER,
+        r#"resource "rdsiam_postgres_default_privileges" "bad" {
   role        = "app"
   database    = "myapp"
   schema      = "public"
@@ -448,10 +442,9 @@ resource "rdsiam_postgres_default_privileges" "bad2" {
   privileges  = ["ALL", "SELECT"]
 }
 "#,
-        ]
-        .concat(),
-    );
-    let out = ws.fails(&["plan"]);
+    ]
+    .concat();
+    let out = failed_plan(&config);
     out.assert_mentions(&[
         "role and owner are the same",
         "database-wide only",

@@ -13,7 +13,7 @@ use support::postgres::{
     Admin, Login, PG_MAJORS, PgCluster, provider_block, quote_ident, quote_literal, shared,
 };
 use support::{
-    REQUIRED_PROVIDERS, TF_VERSIONS, UNREACHABLE_PROVIDER, Workspace, hcl, provider_bin,
+    TF_VERSIONS, UNREACHABLE_PROVIDER, Workspace, failed_plan, hcl, provider_bin,
     users_with_four_grants,
 };
 
@@ -473,13 +473,9 @@ resource "rdsiam_postgres_grant" "p" {{
 /// Bad input fails at plan time with the attribute named.
 #[test]
 fn bad_grant_input_fails_plan_with_paths() {
-    let ws = Workspace::new("1.15.5", provider_bin());
-    ws.write(
-        "main.tf",
-        &[
-            REQUIRED_PROVIDERS,
-            UNREACHABLE_PROVIDER,
-            r#"resource "rdsiam_postgres_grant" "bad" {
+    let config = [
+        UNREACHABLE_PROVIDER,
+        r#"resource "rdsiam_postgres_grant" "bad" {
   role        = ""
   database    = "myapp"
   object_type = "table"
@@ -493,10 +489,9 @@ resource "rdsiam_postgres_grant" "bad_db" {
   privileges  = ["TEMP"]
 }
 "#,
-        ]
-        .concat(),
-    );
-    let out = ws.fails(&["plan"]);
+    ]
+    .concat();
+    let out = failed_plan(&config);
     // Terraform wraps long details: compare with whitespace collapsed.
     out.assert_mentions_words(&[
         "Invalid role",

@@ -9,7 +9,9 @@ use support::postgres::{
     Admin, PG_MAJORS, PgCluster, RDS_ADMIN, provider_block, provider_block_aws, quote_ident,
     quote_literal, shared,
 };
-use support::{FixedIam, TF_VERSIONS, UNREACHABLE_PROVIDER, Workspace, hcl, provider_bin};
+use support::{
+    FixedIam, TF_VERSIONS, UNREACHABLE_PROVIDER, Workspace, failed_plan, hcl, provider_bin,
+};
 
 /// The names from the issue: e-mail, mixed case, a quote, an injection attempt.
 const NAMES: &[&str] = &[
@@ -295,13 +297,8 @@ fn user_lifecycle_pg17() {
     matrix("17");
 }
 
-const PROVIDER_ONLY: &str = crate::required_providers!();
-
 fn plan_fails_with(config: &str, needles: &[&str]) {
-    let ws = Workspace::new("1.15.5", provider_bin());
-    ws.write("main.tf", &format!("{PROVIDER_ONLY}{config}"));
-    let out = ws.fails(&["plan"]);
-    out.assert_mentions(needles);
+    failed_plan(config).assert_mentions(needles);
 }
 
 /// Validation happens at plan time, before any connection (nothing listens on these hosts).

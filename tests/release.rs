@@ -79,18 +79,14 @@ fn snippet(out: &str, first: &str) -> String {
     lines.join("\n") + "\n"
 }
 
-const CONFIG: &str = r#"
-data "rdsiam_policy_document" "app" {
-  region      = "eu-west-1"
-  account_id  = "123456789012"
-  resource_id = "cluster-ABC123"
-  db_users    = ["app_service"]
-}
-
+const CONFIG: &str = concat!(
+    crate::app_policy_document!(),
+    r#"
 output "arn" {
   value = data.rdsiam_policy_document.app.arns[0]
 }
-"#;
+"#
+);
 
 /// `terraform init` then `apply` in a workspace whose CLI configuration is exactly
 /// `cli_config` (no dev_overrides), with HOME = `home`. Checks the lock file and the output.

@@ -75,6 +75,22 @@ macro_rules! required_providers {
     };
 }
 
+/// `data.rdsiam_policy_document.app`: `app_service` on cluster-ABC123 in eu-west-1, which
+/// needs neither AWS nor a database; a literal for `concat!`.
+#[macro_export]
+macro_rules! app_policy_document {
+    () => {
+        r#"
+data "rdsiam_policy_document" "app" {
+  region      = "eu-west-1"
+  account_id  = "123456789012"
+  resource_id = "cluster-ABC123"
+  db_users    = ["app_service"]
+}
+"#
+    };
+}
+
 /// The `terraform` block every configuration of the provider starts with.
 pub const REQUIRED_PROVIDERS: &str = required_providers!();
 
@@ -88,6 +104,15 @@ pub const UNREACHABLE_PROVIDER: &str = r#"provider "rdsiam" {
   }
 }
 "#;
+
+/// `plan` of [`REQUIRED_PROVIDERS`] and `config` on the newest Terraform, which must fail; its
+/// output.
+#[track_caller]
+pub fn failed_plan(config: &str) -> Output {
+    let ws = Workspace::new(TF_VERSIONS[0], provider_bin());
+    ws.write("main.tf", &format!("{REQUIRED_PROVIDERS}{config}"));
+    ws.fails(&["plan"])
+}
 
 /// [`REQUIRED_PROVIDERS`] and a `provider "rdsiam"` block: an `aws { region }` block unless
 /// `region` is empty, then a `postgres` block of the (indented) lines `postgres`.
