@@ -73,14 +73,7 @@ impl Bench<'_> {
         let out = ws.tf(args);
         let wall = t0.elapsed();
         self.pg.psql("postgres", &format!("SELECT '{end}'"));
-        if !ok_codes.contains(&out.code) {
-            eprintln!("{out}");
-            self.problems.push(format!(
-                "terraform {} exited with {} (expected {ok_codes:?}; output above)",
-                args.join(" "),
-                out.code
-            ));
-        }
+        self.problems.extend(out.unexpected_exit(ok_codes));
         let log = self.pg.log();
         let from = log.find(&start).unwrap_or(0);
         let to = log[from..].find(&end).map_or(log.len(), |i| from + i);
@@ -339,8 +332,8 @@ fn run(users: usize, reps: usize, full: bool) -> bool {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let users = bench_size("RDSIAM_BENCH_GRANT_USERS", full, 125, 5);
+    let full = support::full_bench();
+    let users = bench_size("RDSIAM_BENCH_GRANT_USERS", 125, 5);
     let reps = if full { 3 } else { 1 };
     if !run(users, reps, full) {
         std::process::exit(1);

@@ -384,14 +384,7 @@ impl Bench {
             .unwrap_or("")
             .trim()
             .to_string();
-        if !ok.contains(&out.code) {
-            eprintln!("{out}");
-            self.problems.push(format!(
-                "terraform {} exited with {} (expected {ok:?}; output above)",
-                args.join(" "),
-                out.code
-            ));
-        }
+        self.problems.extend(out.unexpected_exit(ok));
         if !ours {
             return (wall, None);
         }
@@ -1014,7 +1007,7 @@ fn captured(name: &str, render: fn(&str) -> Option<String>) -> String {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let full = support::full_bench();
     let custom = std::env::var("BENCH_N").ok();
     let ns: Vec<usize> = match &custom {
         Some(v) => v

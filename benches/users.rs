@@ -150,14 +150,7 @@ fn measure(pg: &PgCluster, ws: &Workspace, label: &str, args: &[&str], ok_codes:
         (out, wall)
     });
     let mut problems = Vec::new();
-    if !ok_codes.contains(&out.code) {
-        eprintln!("{out}");
-        problems.push(format!(
-            "terraform {} exited with {} (expected {ok_codes:?}; output above)",
-            args.join(" "),
-            out.code
-        ));
-    }
+    problems.extend(out.unexpected_exit(ok_codes));
     let procs = read_stats(&stats_path);
     // N >= 1 users: every command reads or writes them, so a connection must show up (else
     // the stats hook is not working and the checks below would pass vacuously).
@@ -323,8 +316,8 @@ fn run(n: usize, full: bool) -> bool {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let n = bench_size("RDSIAM_BENCH_USERS", full, 200, 5);
+    let full = support::full_bench();
+    let n = bench_size("RDSIAM_BENCH_USERS", 200, 5);
     if !run(n, full) {
         std::process::exit(1);
     }

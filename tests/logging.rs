@@ -7,7 +7,7 @@
 use crate::support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use support::postgres::{provider_block, provider_block_aws, quote_literal, shared};
@@ -102,28 +102,11 @@ fn assert_clean(what: &str, text: &str, secrets: &[&str]) {
     }
 }
 
-fn venv_python() -> PathBuf {
-    support::tools_dir().join("venv").join("bin").join("python")
-}
-
 /// Every member of the saved plan (a zip of config, state snapshots and plan), decompressed.
 fn plan_file_contents(ws: &Workspace, name: &str) -> String {
-    let out = Command::new(venv_python())
-        .args([
-            "-c",
-            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\n\
-             sys.stdout.buffer.write(b'\\n'.join(z.read(n) for n in z.namelist()))",
-        ])
-        .arg(ws.path().join(name))
-        .output()
-        .unwrap_or_else(|e| panic!("run python: {e}"));
-    assert!(
-        out.status.success(),
-        "unzip plan: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.stdout.is_empty(), "empty plan file");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let text = support::plan_file_text(&ws.path().join(name));
+    assert!(!text.is_empty(), "empty plan file");
+    text
 }
 
 fn user_resource(name: &str) -> String {

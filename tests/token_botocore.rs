@@ -66,7 +66,7 @@ impl Case {
 }
 
 fn venv_python() -> PathBuf {
-    let py = support::tools_dir().join("venv").join("bin").join("python");
+    let py = support::venv_bin("python");
     if !py.is_file() {
         panic!(
             "{} not found: the botocore comparison needs the test tools.\n\

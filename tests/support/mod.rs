@@ -43,6 +43,11 @@ pub fn tools_dir() -> PathBuf {
     repo_root().join(".tools")
 }
 
+/// `<repo>/.tools/venv/bin/<name>`: python, moto_server, aws (`scripts/install-tools.sh`).
+pub fn venv_bin(name: &str) -> PathBuf {
+    tools_dir().join("venv").join("bin").join(name)
+}
+
 /// Path of the Terraform CLI for `version`; panics with install instructions if missing.
 pub fn terraform(version: &str) -> PathBuf {
     let path = tools_dir().join("bin").join(format!("terraform-{version}"));
@@ -220,16 +225,22 @@ impl Drop for Reap {
     }
 }
 
-/// A bench's size: the positive number in the environment variable `var`, else `full` under
-/// `--bench` and `quick` under `cargo test`.
-pub fn bench_size(var: &str, bench: bool, full: usize, quick: usize) -> usize {
+/// Whether a bench runs in full (`cargo bench` passes `--bench`) rather than as the quick check
+/// `cargo test --all-targets` runs.
+pub fn full_bench() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// A bench's size: the positive number in the environment variable `var`, else `full` for a
+/// [`full_bench`] and `quick` for the quick check.
+pub fn bench_size(var: &str, full: usize, quick: usize) -> usize {
     match std::env::var(var) {
         Ok(v) => v
             .parse::<usize>()
             .ok()
             .filter(|n| *n > 0)
             .unwrap_or_else(|| panic!("{var}={v:?} is not a positive number")),
-        Err(_) if bench => full,
+        Err(_) if full_bench() => full,
         Err(_) => quick,
     }
 }
@@ -304,6 +315,20 @@ impl Output {
             panic!("{needle:?} missing from the output\n{self}");
         }
         self
+    }
+
+    /// Unless the exit code is one of `ok`: prints the output and returns the problem for a
+    /// bench to report.
+    pub fn unexpected_exit(&self, ok: &[i32]) -> Option<String> {
+        if ok.contains(&self.code) {
+            return None;
+        }
+        eprintln!("{self}");
+        Some(format!(
+            "terraform {} exited with {} (expected {ok:?}; output above)",
+            self.args.join(" "),
+            self.code
+        ))
     }
 
     /// Panics unless stdout or stderr contains `needle`.
