@@ -178,6 +178,8 @@ fn standard(major: &str, admin: Admin, version: &str) {
     let step = |s: &str| format!("pg{major}/{admin:?}/tf{version}: {s}");
     let db = "myapp";
     fresh_database(pg, db, &user, &password, &["orders", "items"]);
+    // SQL as the admin, for changes made out of band.
+    let admin_sql = |sql: &str| as_admin(pg, db, &user, &password, sql);
 
     let mut ws = Workspace::new(version, provider_bin());
     ws.set_env("PGPASSWORD", &password);
@@ -208,13 +210,7 @@ fn standard(major: &str, admin: Admin, version: &str) {
     ws.assert_no_changes();
 
     // A table created later lacks the privileges: drift on the every-table grant only.
-    as_admin(
-        pg,
-        db,
-        &user,
-        &password,
-        "CREATE TABLE public.later (id int)",
-    );
+    admin_sql("CREATE TABLE public.later (id int)");
     let actions = changes(&ws);
     assert_eq!(
         actions,
@@ -230,16 +226,10 @@ fn standard(major: &str, admin: Admin, version: &str) {
     ws.assert_no_changes();
 
     // A managed privilege revoked out of band: drift, repaired.
-    as_admin(
-        pg,
-        db,
-        &user,
-        &password,
-        &format!(
-            "REVOKE INSERT ON public.orders FROM app_service; REVOKE SELECT ON public.orders FROM {}",
-            quote_ident(MARIO)
-        ),
-    );
+    admin_sql(&format!(
+        "REVOKE INSERT ON public.orders FROM app_service; REVOKE SELECT ON public.orders FROM {}",
+        quote_ident(MARIO)
+    ));
     let actions = changes(&ws);
     assert_eq!(actions.len(), 2, "{}: {actions:?}", step("revoked"));
     ws.ok(&["apply"]);
@@ -254,13 +244,7 @@ fn standard(major: &str, admin: Admin, version: &str) {
     ws.assert_no_changes();
 
     // An unmanaged privilege granted out of band: not drift (additive)...
-    as_admin(
-        pg,
-        db,
-        &user,
-        &password,
-        "GRANT TRUNCATE ON public.items TO app_service",
-    );
+    admin_sql("GRANT TRUNCATE ON public.items TO app_service");
     ws.assert_no_changes();
     // ...but revoked once the grant is authoritative.
     ws.write("main.tf", &main("  authoritative = true"));
@@ -272,13 +256,7 @@ fn standard(major: &str, admin: Admin, version: &str) {
     );
     exercise_app_service(pg, db, "items", &step("after authoritative"));
     ws.assert_no_changes();
-    as_admin(
-        pg,
-        db,
-        &user,
-        &password,
-        "GRANT TRUNCATE ON public.items TO app_service",
-    );
+    admin_sql("GRANT TRUNCATE ON public.items TO app_service");
     assert_eq!(changes(&ws).len(), 1, "{}", step("authoritative drift"));
     ws.ok(&["apply"]);
     assert!(!has_table_privilege(
