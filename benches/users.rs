@@ -307,12 +307,10 @@ fn run(n: usize, full: bool) -> bool {
             pass = false;
         }
     }
-    println!(
-        "\n{}: every provider process opened <= {MAX_CONNECTIONS} connections and minted one token per connection ({:.1} s in all)",
-        if pass { "PASS" } else { "FAIL" },
-        started.elapsed().as_secs_f64()
+    let claim = format!(
+        "every provider process opened <= {MAX_CONNECTIONS} connections and minted one token per connection"
     );
-    pass
+    support::verdict(pass, &claim, started)
 }
 
 fn main() {

@@ -311,12 +311,7 @@ fn matrix(major: &str) {
             lifecycle(pg, admin, version);
         }
     }
-    let left: Vec<String> = pg
-        .roles()
-        .into_iter()
-        .filter(|r| r != RDS_ADMIN && !r.starts_with("perm_"))
-        .collect();
-    assert!(left.is_empty(), "pg{major}: roles left behind: {left:?}");
+    pg.assert_no_roles_left(|r| r == RDS_ADMIN || r.starts_with("perm_"));
 }
 
 #[test]

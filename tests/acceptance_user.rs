@@ -277,12 +277,7 @@ fn matrix(major: &str) {
         }
     }
     // No test leaves roles behind (the RDS-like roles are the environment's own).
-    let left: Vec<String> = shared(major)
-        .roles()
-        .into_iter()
-        .filter(|r| r != RDS_ADMIN)
-        .collect();
-    assert!(left.is_empty(), "pg{major}: roles left behind: {left:?}");
+    shared(major).assert_no_roles_left(|r| r == RDS_ADMIN);
 }
 
 #[test]

@@ -231,6 +231,16 @@ pub fn full_bench() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
+/// Prints a bench's verdict, `PASS: <claim> (<seconds> s in all)` or `FAIL: …`; returns `pass`.
+pub fn verdict(pass: bool, claim: &str, started: std::time::Instant) -> bool {
+    println!(
+        "\n{}: {claim} ({:.1} s in all)",
+        if pass { "PASS" } else { "FAIL" },
+        started.elapsed().as_secs_f64()
+    );
+    pass
+}
+
 /// A bench's size: the positive number in the environment variable `var`, else `full` for a
 /// [`full_bench`] and `quick` for the quick check.
 pub fn bench_size(var: &str, full: usize, quick: usize) -> usize {

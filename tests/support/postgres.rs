@@ -792,6 +792,18 @@ impl PgCluster {
             .collect()
     }
 
+    /// Panics listing the [`roles`](Self::roles) left in the cluster but those `kept` allows:
+    /// tests drop the roles they create.
+    #[track_caller]
+    pub fn assert_no_roles_left(&self, kept: impl Fn(&str) -> bool) {
+        let left: Vec<String> = self.roles().into_iter().filter(|r| !kept(r)).collect();
+        assert!(
+            left.is_empty(),
+            "pg{}: roles left behind: {left:?}",
+            self.major
+        );
+    }
+
     /// `pg_ctl restart -m fast`: SIGINT (sessions end, open transactions roll back, a
     /// checkpoint is written), wait for the exit, start again on the same port and wait until
     /// it accepts connections. Returns how long the server was down.
