@@ -203,13 +203,7 @@ fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
          REVOKE GRANT OPTION FOR USAGE ON SEQUENCES FROM app_service;",
     );
     let actions = ws.plan_actions("drift.tfplan");
-    let of = |addr: &str| {
-        actions
-            .iter()
-            .find(|(a, _)| a == addr)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let of = |addr: &str| Workspace::actions_of(&actions, addr);
     assert_eq!(
         of("rdsiam_postgres_default_privileges.tables"),
         vec!["update"],

@@ -187,13 +187,7 @@ fn lifecycle(major: &str, admin: Admin, version: &str) {
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(!direct_member(pg, "mario.rossi@example.com", "rds_iam"));
     let planned = ws.plan_actions("drift.tfplan");
-    let actions = |addr: &str| -> Vec<String> {
-        planned
-            .iter()
-            .find(|(a, _)| a == addr)
-            .map(|(_, actions)| actions.clone())
-            .unwrap_or_default()
-    };
+    let actions = |addr: &str| Workspace::actions_of(&planned, addr);
     assert_eq!(
         actions("rdsiam_postgres_user.names[\"Mixed.Case\"]"),
         vec!["create"],

@@ -701,6 +701,15 @@ impl Workspace {
             .collect()
     }
 
+    /// The actions of `address` in a [`plan_actions`](Self::plan_actions) result (none if absent).
+    pub fn actions_of(planned: &[(String, Vec<String>)], address: &str) -> Vec<String> {
+        planned
+            .iter()
+            .find(|(a, _)| a == address)
+            .map(|(_, actions)| actions.clone())
+            .unwrap_or_default()
+    }
+
     /// `terraform output -json`, parsed.
     #[track_caller]
     pub fn output_json(&self) -> serde_json::Value {
