@@ -1,8 +1,10 @@
 //! Acceptance-test harness: runs real Terraform CLIs (installed by `scripts/install-tools.sh`
 //! into `<repo>/.tools/bin/terraform-<version>`) against a throw-away working directory.
 //!
-//! Use from an integration test with `mod support;`. Each test binary only uses part of this
-//! module, hence the `dead_code` allowances.
+//! The one support module of every suite (`mod support;` in tests/integration.rs) and bench
+//! (`#[path = "../tests/support/mod.rs"] mod support;`): Terraform workspaces, provider
+//! configurations, PostgreSQL clusters, moto, fixtures. A bench uses only part of it, hence the
+//! `dead_code` allowances.
 //!
 //! Debugging knobs (environment of `cargo test`):
 //! * `RDSIAM_KEEP_TMP=1`: keep each workspace's temp dir and print its path.
