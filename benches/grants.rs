@@ -32,12 +32,10 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::Workspace;
-use support::postgres::{PgCluster, quote_ident};
-use terraform_provider_rdsiam::pg::catalog::SNAPSHOT_MARKER;
+use support::postgres::{PgCluster, Statements, provider_block, quote_ident};
+use support::{Workspace, bench_size, provider_bin, users_with_four_grants};
 
 const PG_MAJOR: &str = "17";
 const TF_VERSION: &str = "1.15.5";
@@ -46,66 +44,11 @@ const ADMIN_PASSWORD: &str = "bench-grant-admin-pw";
 const DB: &str = "bench_grants";
 const TABLES: &[&str] = &["t1", "t2", "t3"];
 const GRANTS_PER_USER: usize = 4;
-/// The application_name the provider's connections carry (src/pg/connect.rs).
-const APP_NAME: &str = "terraform-provider-rdsiam";
 /// Catalog snapshots one refresh may load (one per provider process that reads).
 const MAX_SNAPSHOTS: usize = 2;
 /// Statements one refresh may send besides the users' reads (one per user): snapshots and
 /// version checks. A constant: it must not grow with the number of grants.
 const MAX_GRANT_STATEMENTS: usize = 10;
-
-fn provider_bin() -> &'static Path {
-    // Set by Cargo for benchmarks too; under `cargo bench` this is the release build.
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
-
-fn hcl(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
-/// The provider's statements during one command, by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Counts {
-    total: usize,
-    snapshots: usize,
-    /// `rdsiam_postgres_user` reads: one query per user, not snapshot-backed.
-    user_reads: usize,
-}
-
-impl Counts {
-    fn other(&self) -> usize {
-        self.total - self.snapshots - self.user_reads
-    }
-    /// Everything but the users' reads.
-    fn grant_side(&self) -> usize {
-        self.total - self.user_reads
-    }
-}
-
-/// Counts the provider's statements in a slice of the server log.
-fn count_statements(log: &str) -> Counts {
-    let app = format!("app={APP_NAME} ");
-    let snapshot = SNAPSHOT_MARKER
-        .trim_start_matches("/* ")
-        .trim_end_matches(" */");
-    let mut c = Counts::default();
-    for line in log.lines().filter(|l| l.contains(&app)) {
-        let Some((_, msg)) = line.split_once("LOG:  ") else {
-            continue;
-        };
-        // Simple protocol: "statement: …"; extended protocol: "execute <name>: …".
-        if !(msg.starts_with("statement: ") || msg.starts_with("execute ")) {
-            continue;
-        }
-        c.total += 1;
-        if msg.contains(snapshot) {
-            c.snapshots += 1;
-        } else if msg.contains("rolconnlimit") {
-            c.user_reads += 1;
-        }
-    }
-    c
-}
 
 struct Bench<'a> {
     pg: &'a PgCluster,
@@ -115,7 +58,7 @@ struct Bench<'a> {
 
 struct Run {
     wall: Duration,
-    counts: Counts,
+    counts: Statements,
 }
 
 impl Bench<'_> {
@@ -130,85 +73,22 @@ impl Bench<'_> {
         let out = ws.tf(args);
         let wall = t0.elapsed();
         self.pg.psql("postgres", &format!("SELECT '{end}'"));
-        if !ok_codes.contains(&out.code) {
-            eprintln!("{out}");
-            self.problems.push(format!(
-                "terraform {} exited with {} (expected {ok_codes:?}; output above)",
-                args.join(" "),
-                out.code
-            ));
-        }
+        self.problems.extend(out.unexpected_exit(ok_codes));
         let log = self.pg.log();
         let from = log.find(&start).unwrap_or(0);
         let to = log[from..].find(&end).map_or(log.len(), |i| from + i);
         Run {
             wall,
-            counts: count_statements(&log[from..to]),
+            counts: Statements::count(&log[from..to]),
         }
     }
 }
 
 fn config(pg: &PgCluster, users: usize) -> String {
     format!(
-        r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-  postgres {{
-    host        = "localhost"
-    port        = {port}
-    username    = {admin}
-    sslmode     = "verify-full"
-    sslrootcert = {ca}
-  }}
-}}
-locals {{
-  users = [for i in range({users}) : format("bench_grant_user_%04d", i)]
-}}
-resource "rdsiam_postgres_user" "u" {{
-  for_each = toset(local.users)
-  name     = each.value
-}}
-resource "rdsiam_postgres_grant" "connect" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "database"
-  privileges  = ["CONNECT"]
-}}
-resource "rdsiam_postgres_grant" "usage" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "schema"
-  schema      = "public"
-  privileges  = ["USAGE"]
-}}
-resource "rdsiam_postgres_grant" "read" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "table"
-  schema      = "public"
-  privileges  = ["SELECT"]
-}}
-resource "rdsiam_postgres_grant" "write" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "table"
-  schema      = "public"
-  objects     = ["t1", "t2"]
-  privileges  = ["INSERT", "UPDATE"]
-}}
-"#,
-        port = pg.port(),
-        admin = hcl(ADMIN),
-        ca = hcl(&pg.ca_path().to_string_lossy()),
-        db = hcl(DB),
+        "{}{}",
+        provider_block(pg, ADMIN, ""),
+        users_with_four_grants(users, r#"format("bench_grant_user_%04d", i)"#, DB)
     )
 }
 
@@ -267,7 +147,7 @@ fn median(walls: &[Duration]) -> Duration {
 struct Row {
     command: String,
     walls: Vec<Duration>,
-    counts: Counts,
+    counts: Statements,
 }
 
 impl Row {
@@ -442,26 +322,16 @@ fn run(users: usize, reps: usize, full: bool) -> bool {
     for p in &b.problems {
         println!("FAIL {p}");
     }
-    println!(
-        "\n{}: re-plans empty, <= {MAX_SNAPSHOTS} catalog snapshots and <= {MAX_GRANT_STATEMENTS} \
-         statements besides user reads per refresh of {grants} grants ({:.1} s in all)",
-        if pass { "PASS" } else { "FAIL" },
-        started.elapsed().as_secs_f64()
+    let claim = format!(
+        "re-plans empty, <= {MAX_SNAPSHOTS} catalog snapshots and <= {MAX_GRANT_STATEMENTS} \
+         statements besides user reads per refresh of {grants} grants"
     );
-    pass
+    support::verdict(pass, &claim, started)
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let users = match std::env::var("RDSIAM_BENCH_GRANT_USERS") {
-        Ok(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| panic!("RDSIAM_BENCH_GRANT_USERS={v:?} is not a positive number")),
-        Err(_) if full => 125,
-        Err(_) => 5,
-    };
+    let full = support::full_bench();
+    let users = bench_size("RDSIAM_BENCH_GRANT_USERS", 125, 5);
     let reps = if full { 3 } else { 1 };
     if !run(users, reps, full) {
         std::process::exit(1);

@@ -44,40 +44,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::Workspace;
-use support::postgres::{PgCluster, quote_ident, quote_literal};
-use terraform_provider_rdsiam::pg::catalog::SNAPSHOT_MARKER;
+use support::postgres::{
+    PROVIDER_APP, PgCluster, Statements, provider_block_aws, psql_bin, quote_ident, quote_literal,
+};
+use support::{FixedIam, Workspace, hcl, provider_bin, repo_root};
 
 const PG_MAJOR: &str = "15";
 const TF_VERSION: &str = "1.15.5";
 const MAX_CONNECTIONS: u64 = 4;
 const ADMIN: &str = "bench_scale_admin";
 const DB: &str = "bench_scale";
-const REGION: &str = "eu-west-1";
-const ACCESS_KEY: &str = "AKIDEXAMPLE";
-const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-const SESSION_TOKEN: &str = "FwoGZXIvYXdzEBYaDH+abc/def==";
-const SIGNING_TIME: u64 = 1_790_000_000;
-/// The application_name the provider's connections carry (src/pg/connect.rs).
-const APP_NAME: &str = "terraform-provider-rdsiam";
+/// Credentials and clock the provider signs with; the admin's password is their token.
+const IAM: FixedIam = FixedIam::EXAMPLE;
 const DEFAULT_MATRIX: &[usize] = &[10, 100, 1000];
 /// Targets (issue 7).
 const REPLAN_TARGET: f64 = 1.3;
 const RSS_TARGET_MB: f64 = 50.0;
 /// Statements a re-plan may send besides one read per user: snapshots, version checks.
 const MAX_OTHER_STATEMENTS: usize = 10;
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn hcl(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
 
 /// Role names of one system: distinct prefixes, so a leftover never collides.
 fn role(prefix: &str, i: usize) -> String {
@@ -133,15 +117,6 @@ impl Phase {
             Phase::Destroy => "destroy",
         }
     }
-}
-
-/// The provider's SQL statements during one command, by kind.
-#[derive(Clone, Copy, Debug, Default)]
-struct Statements {
-    total: usize,
-    snapshots: usize,
-    /// `rdsiam_postgres_user` reads (one query per user; not snapshot-backed).
-    user_reads: usize,
 }
 
 /// What the provider processes of one Terraform command did.
@@ -241,31 +216,6 @@ fn read_lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Counts the provider's statements in a slice of the server log.
-fn count_statements(log: &str) -> Statements {
-    let app = format!("app={APP_NAME} ");
-    let snapshot = SNAPSHOT_MARKER
-        .trim_start_matches("/* ")
-        .trim_end_matches(" */");
-    let mut c = Statements::default();
-    for line in log.lines().filter(|l| l.contains(&app)) {
-        let Some((_, msg)) = line.split_once("LOG:  ") else {
-            continue;
-        };
-        // Simple protocol: "statement: …"; extended protocol: "execute <name>: …".
-        if !(msg.starts_with("statement: ") || msg.starts_with("execute ")) {
-            continue;
-        }
-        c.total += 1;
-        if msg.contains(snapshot) {
-            c.snapshots += 1;
-        } else if msg.contains("rolconnlimit") {
-            c.user_reads += 1;
-        }
-    }
-    c
-}
-
 /// Counts the provider's backends in `pg_stat_activity` every 10 ms over one long-lived
 /// connection (no process per sample), while `active`; keeps the peak.
 struct Sampler {
@@ -298,7 +248,7 @@ impl Sampler {
                 let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
                 while !s.load(Ordering::Relaxed) {
                     if a.load(Ordering::Relaxed)
-                        && let Ok(row) = client.query_one(sql, &[&APP_NAME]).await
+                        && let Ok(row) = client.query_one(sql, &[&PROVIDER_APP]).await
                     {
                         let n: i64 = row.get(0);
                         p.fetch_max(usize::try_from(n).unwrap_or(0), Ordering::Relaxed);
@@ -357,15 +307,7 @@ struct Bench {
 impl Bench {
     fn start() -> Bench {
         let pg = PgCluster::start(PG_MAJOR);
-        let token = support::fixed_iam_token(
-            ACCESS_KEY,
-            SECRET,
-            Some(SESSION_TOKEN),
-            pg.port(),
-            ADMIN,
-            REGION,
-            SIGNING_TIME,
-        );
+        let token = IAM.token(pg.port(), ADMIN);
         pg.make_rds_like_admin(ADMIN, &token);
         let (db, admin) = (quote_ident(DB), quote_ident(ADMIN));
         pg.psql("postgres", &format!("CREATE DATABASE {db} OWNER {admin}"));
@@ -442,14 +384,7 @@ impl Bench {
             .unwrap_or("")
             .trim()
             .to_string();
-        if !ok.contains(&out.code) {
-            eprintln!("{out}");
-            self.problems.push(format!(
-                "terraform {} exited with {} (expected {ok:?}; output above)",
-                args.join(" "),
-                out.code
-            ));
-        }
+        self.problems.extend(out.unexpected_exit(ok));
         if !ours {
             return (wall, None);
         }
@@ -458,7 +393,7 @@ impl Bench {
         let from = log.find(&start).unwrap_or(0);
         let to = log[from..].find(&end).map_or(log.len(), |i| from + i);
         let mut stats = ProviderStats {
-            statements: count_statements(&log[from..to]),
+            statements: Statements::count(&log[from..to]),
             peak_open,
             ..Default::default()
         };
@@ -572,27 +507,9 @@ impl Bench {
     }
 
     fn ours_config(&self, n: usize) -> String {
+        let extra = format!("    iam_auth        = true\n    max_connections = {MAX_CONNECTIONS}");
         format!(
-            r#"terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-  aws {{
-    region = {region}
-  }}
-  postgres {{
-    host            = "localhost"
-    port            = {port}
-    username        = {admin}
-    sslmode         = "verify-full"
-    sslrootcert     = {ca}
-    iam_auth        = true
-    max_connections = {MAX_CONNECTIONS}
-  }}
-}}
-resource "rdsiam_postgres_user" "u" {{
+            r#"{provider}resource "rdsiam_postgres_user" "u" {{
   count = {n}
   name  = format("{prefix}%04d", count.index)
 }}
@@ -604,10 +521,7 @@ resource "rdsiam_postgres_grant" "g" {{
   privileges  = ["CONNECT"]
 }}
 "#,
-            region = hcl(REGION),
-            port = self.pg.port(),
-            admin = hcl(ADMIN),
-            ca = hcl(&self.pg.ca_path().to_string_lossy()),
+            provider = provider_block_aws(&self.pg, IAM.region, ADMIN, &extra),
             prefix = System::Ours.prefix(),
             db = hcl(DB),
         )
@@ -629,25 +543,10 @@ resource "terraform_data" "g" {{
     )
 }
 
-/// psql (any installed major talks to every server major).
-fn psql_path() -> String {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("bin/psql"))
-        .filter(|p| p.is_file())
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .map_or("psql".to_string(), |p| p.to_string_lossy().into_owned())
-}
-
 fn workaround_config(n: usize) -> String {
     // libpq settings come from the environment (PGHOST, PGPASSWORD, …); names are plain
     // identifiers, so no quoting is needed inside the shell command.
-    let psql = format!("{} -X -q -v ON_ERROR_STOP=1", psql_path());
+    let psql = format!("{} -X -q -v ON_ERROR_STOP=1", psql_bin().display());
     format!(
         r#"resource "terraform_data" "u" {{
   count = {n}
@@ -746,15 +645,7 @@ fn run_n(
                 let ours = sys == System::Ours;
                 match sys {
                     System::Ours => {
-                        for (k, v) in [
-                            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-                            ("AWS_SECRET_ACCESS_KEY", SECRET),
-                            ("AWS_SESSION_TOKEN", SESSION_TOKEN),
-                            ("AWS_EC2_METADATA_DISABLED", "true"),
-                            ("RDSIAM_TEST_SIGNING_TIME", &SIGNING_TIME.to_string()),
-                        ] {
-                            ws.set_env(k, v);
-                        }
+                        IAM.set_env(&mut ws);
                         ws.write("main.tf", &b.ours_config(n));
                     }
                     System::TfFloor => {
@@ -1116,7 +1007,7 @@ fn captured(name: &str, render: fn(&str) -> Option<String>) -> String {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let full = support::full_bench();
     let custom = std::env::var("BENCH_N").ok();
     let ns: Vec<usize> = match &custom {
         Some(v) => v

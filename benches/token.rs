@@ -13,6 +13,9 @@
 // Compiled as a test (harness = true, i.e. without the Cargo.toml entry) `main` is unused.
 #![cfg_attr(test, allow(dead_code))]
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -79,13 +82,9 @@ fn ours(iterations: usize) -> Stats {
     stats("rdsiam (Rust, aws-sigv4)", samples)
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
+/// `name` from the tools venv, if installed.
 fn venv_bin(name: &str) -> Option<PathBuf> {
-    let p = repo_root().join(".tools/venv/bin").join(name);
-    p.is_file().then_some(p)
+    Some(support::venv_bin(name)).filter(|p| p.is_file())
 }
 
 /// botocore's `generate_db_auth_token` timed per call inside one Python process.
@@ -99,7 +98,7 @@ fn botocore(python: &Path, iterations: usize) -> Result<Stats, String> {
         },
     });
     let mut child = Command::new(python)
-        .arg(repo_root().join("tests/py/botocore_token.py"))
+        .arg(support::repo_root().join("tests/py/botocore_token.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -168,7 +167,7 @@ fn aws_cli(aws: &Path, runs: usize) -> Result<Stats, String> {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let full = support::full_bench();
     let (n_ours, n_boto, n_cli) = if full { (50_000, 3_000, 5) } else { (20, 5, 0) };
     if !full {
         println!(

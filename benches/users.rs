@@ -31,8 +31,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::Workspace;
-use support::postgres::{PgCluster, quote_literal};
+use support::postgres::{PROVIDER_APP, PgCluster, provider_block_aws, quote_literal};
+use support::{FixedIam, Workspace, bench_size, provider_bin};
 
 const PG_MAJOR: &str = "15";
 const TF_VERSION: &str = "1.15.5";
@@ -40,17 +40,8 @@ const MAX_CONNECTIONS: usize = 4;
 const PARALLELISM: usize = 10;
 const ADMIN: &str = "bench_iam_admin";
 const USER_PREFIX: &str = "bench_user_";
-const REGION: &str = "eu-west-1";
-const ACCESS_KEY: &str = "AKIDEXAMPLE";
-const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-const SESSION_TOKEN: &str = "FwoGZXIvYXdzEBYaDH+abc/def==";
-const SIGNING_TIME: u64 = 1_790_000_000;
-/// The application_name the provider's connections carry (src/pg/connect.rs).
-const APP_NAME: &str = "terraform-provider-rdsiam";
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
+/// Credentials and clock the provider signs with; the admin's password is their token.
+const IAM: FixedIam = FixedIam::EXAMPLE;
 
 /// Totals of one provider process: the last line it wrote to the stats file.
 #[derive(Clone, Copy, Debug, Default)]
@@ -117,7 +108,7 @@ fn open_provider_backends(pg: &PgCluster) -> usize {
         "postgres",
         &format!(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = {}",
-            quote_literal(APP_NAME)
+            quote_literal(PROVIDER_APP)
         ),
     )
     .parse()
@@ -159,14 +150,7 @@ fn measure(pg: &PgCluster, ws: &Workspace, label: &str, args: &[&str], ok_codes:
         (out, wall)
     });
     let mut problems = Vec::new();
-    if !ok_codes.contains(&out.code) {
-        eprintln!("{out}");
-        problems.push(format!(
-            "terraform {} exited with {} (expected {ok_codes:?}; output above)",
-            args.join(" "),
-            out.code
-        ));
-    }
+    problems.extend(out.unexpected_exit(ok_codes));
     let procs = read_stats(&stats_path);
     // N >= 1 users: every command reads or writes them, so a connection must show up (else
     // the stats hook is not working and the checks below would pass vacuously).
@@ -206,39 +190,15 @@ fn measure(pg: &PgCluster, ws: &Workspace, label: &str, args: &[&str], ok_codes:
 }
 
 fn config(pg: &PgCluster, n: usize) -> String {
-    let hcl = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let extra = format!("    iam_auth        = true\n    max_connections = {MAX_CONNECTIONS}");
     format!(
-        r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-
-provider "rdsiam" {{
-  aws {{
-    region = {region}
-  }}
-  postgres {{
-    host            = "localhost"
-    port            = {port}
-    username        = {admin}
-    sslmode         = "verify-full"
-    sslrootcert     = {ca}
-    iam_auth        = true
-    max_connections = {MAX_CONNECTIONS}
-  }}
-}}
-
+        r#"{provider}
 resource "rdsiam_postgres_user" "u" {{
   count = {n}
   name  = format("{USER_PREFIX}%04d", count.index)
 }}
 "#,
-        region = hcl(REGION),
-        port = pg.port(),
-        admin = hcl(ADMIN),
-        ca = hcl(&pg.ca_path().to_string_lossy()),
+        provider = provider_block_aws(pg, IAM.region, ADMIN, &extra),
     )
 }
 
@@ -246,29 +206,13 @@ resource "rdsiam_postgres_user" "u" {{
 fn run(n: usize, full: bool) -> bool {
     let started = Instant::now();
     let pg = PgCluster::start(PG_MAJOR);
-    let tok = support::fixed_iam_token(
-        ACCESS_KEY,
-        SECRET,
-        Some(SESSION_TOKEN),
-        pg.port(),
-        ADMIN,
-        REGION,
-        SIGNING_TIME,
-    );
+    let tok = IAM.token(pg.port(), ADMIN);
     // The admin's password is the token the provider will present.
     pg.make_rds_like_admin(ADMIN, &tok);
 
     let tf_version = std::env::var("RDSIAM_BENCH_TF").unwrap_or_else(|_| TF_VERSION.to_string());
     let mut ws = Workspace::new(&tf_version, provider_bin());
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-        ("AWS_SECRET_ACCESS_KEY", SECRET),
-        ("AWS_SESSION_TOKEN", SESSION_TOKEN),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("RDSIAM_TEST_SIGNING_TIME", &SIGNING_TIME.to_string()),
-    ] {
-        ws.set_env(k, v);
-    }
+    IAM.set_env(&mut ws);
     ws.write("main.tf", &config(&pg, n));
 
     println!(
@@ -363,25 +307,15 @@ fn run(n: usize, full: bool) -> bool {
             pass = false;
         }
     }
-    println!(
-        "\n{}: every provider process opened <= {MAX_CONNECTIONS} connections and minted one token per connection ({:.1} s in all)",
-        if pass { "PASS" } else { "FAIL" },
-        started.elapsed().as_secs_f64()
+    let claim = format!(
+        "every provider process opened <= {MAX_CONNECTIONS} connections and minted one token per connection"
     );
-    pass
+    support::verdict(pass, &claim, started)
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let n = match std::env::var("RDSIAM_BENCH_USERS") {
-        Ok(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| panic!("RDSIAM_BENCH_USERS={v:?} is not a positive number")),
-        Err(_) if full => 200,
-        Err(_) => 5,
-    };
+    let full = support::full_bench();
+    let n = bench_size("RDSIAM_BENCH_USERS", 200, 5);
     if !run(n, full) {
         std::process::exit(1);
     }

@@ -4,25 +4,11 @@
 //! Every Terraform run here has a scrubbed environment (no inherited `AWS_*`, `HOME` an empty
 //! directory, IMDS disabled) plus, where AWS is meant to be reachable, moto's fake credentials.
 
-mod support;
-
-use std::path::Path;
+use crate::support;
 
 use serde_json::Value as Json;
 use support::moto::{self, ACCOUNT_ID, FAKE_CREDS, Moto, REGION};
-use support::{Output, TF_VERSIONS, Workspace};
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
-
-const REQUIRED: &str = r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-"#;
+use support::{Output, REQUIRED_PROVIDERS, TF_VERSIONS, Workspace, provider_bin};
 
 /// A workspace plus the empty directory used as `HOME` for its runs.
 struct Ws {
@@ -33,7 +19,7 @@ struct Ws {
 impl Ws {
     fn new(version: &str, main_tf: &str) -> Ws {
         let ws = Workspace::new(version, provider_bin());
-        ws.write("main.tf", &format!("{REQUIRED}{main_tf}"));
+        ws.write("main.tf", &format!("{REQUIRED_PROVIDERS}{main_tf}"));
         let home = tempfile::tempdir().expect("temp HOME");
         Ws { ws, home }
     }
@@ -184,15 +170,10 @@ data "rdsiam_cluster" "gone" {{
     }
 }
 
-const POLICY_ONLY: &str = r#"
-data "rdsiam_policy_document" "app" {
-  region      = "eu-west-1"
-  account_id  = "123456789012"
-  resource_id = "cluster-ABC123"
-  db_users    = ["app_service"]
-}
-output "arns" { value = data.rdsiam_policy_document.app.arns }
-"#;
+const POLICY_ONLY: &str = concat!(
+    crate::app_policy_document!(),
+    "output \"arns\" { value = data.rdsiam_policy_document.app.arns }\n"
+);
 
 /// Settings that would fail at once if anything resolved them: a missing profile and file, an
 /// unreachable endpoint, a role to assume, no region, no credentials.

@@ -3,80 +3,16 @@
 //! setup's "default privileges for future tables", drift, import, destroy, and the error an
 //! admin gets when it may not act for the owner. Every step is checked in the catalog.
 
-mod support;
+use crate::support;
 
-use std::path::Path;
+use support::postgres::{
+    Admin, PG_MAJORS, PgCluster, RDS_ADMIN, provider_block, quote_ident, quote_literal, shared,
+};
+use support::{TF_VERSIONS, UNREACHABLE_PROVIDER, Workspace, failed_plan, hcl, provider_bin};
 
-use serde_json::Value as Json;
-use support::postgres::{PG_MAJORS, PgCluster, quote_ident, quote_literal, shared};
-use support::{TF_VERSIONS, Workspace};
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
-
-const RDS_ADMIN: &str = "rds_like_admin";
-const RDS_ADMIN_PASSWORD: &str = "rds-like-admin-pw";
 const DB: &str = "myapp";
 /// An owner name that needs every kind of care: quotes, `/`, `@`, `.`, upper case.
 const ODD_OWNER: &str = "Odd.Owner@\"x\"/Y_1";
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Admin {
-    Superuser,
-    RdsLike,
-}
-
-struct Login {
-    user: String,
-    password: String,
-}
-
-fn login(pg: &PgCluster, admin: Admin) -> Login {
-    pg.make_rds_like_admin(RDS_ADMIN, RDS_ADMIN_PASSWORD);
-    match admin {
-        Admin::Superuser => {
-            let (u, p) = pg.superuser();
-            Login {
-                user: u.to_string(),
-                password: p.to_string(),
-            }
-        }
-        Admin::RdsLike => Login {
-            user: RDS_ADMIN.to_string(),
-            password: RDS_ADMIN_PASSWORD.to_string(),
-        },
-    }
-}
-
-/// HCL string literal (JSON escaping is valid HCL here; `${` never occurs).
-fn hcl(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
-fn provider_block(pg: &PgCluster, user: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-  postgres {{
-    host        = "localhost"
-    port        = {port}
-    username    = {user}
-    sslmode     = "verify-full"
-    sslrootcert = {ca}
-  }}
-}}
-"#,
-        port = pg.port(),
-        user = hcl(user),
-        ca = hcl(&pg.ca_path().to_string_lossy()),
-    )
-}
 
 fn major(pg: &PgCluster) -> u32 {
     pg.major().parse().unwrap_or(0)
@@ -206,30 +142,8 @@ fn cleanup(pg: &PgCluster) {
     );
 }
 
-fn plan_actions(ws: &Workspace) -> Vec<(String, Vec<String>)> {
-    ws.ok(&["plan", "-out=drift.tfplan"]);
-    let plan = ws.tf(&["show", "-json", "drift.tfplan"]);
-    let plan: Json = serde_json::from_str(&plan.stdout).unwrap_or_default();
-    plan["resource_changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            (
-                r["address"].as_str().unwrap_or_default().to_string(),
-                r["change"]["actions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str().map(str::to_string))
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
 fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
-    let who = login(pg, admin);
+    let who = pg.login(admin);
     let step = |s: &str| format!("pg{}/{admin:?}/tf{version}: {s}", pg.major());
     cleanup(pg);
     setup(pg, admin);
@@ -238,7 +152,7 @@ fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
     ws.set_env("PGPASSWORD", &who.password);
     ws.write(
         "main.tf",
-        &format!("{}{}", provider_block(pg, &who.user), config()),
+        &format!("{}{}", provider_block(pg, &who.user, ""), config()),
     );
     ws.ok(&["apply"]);
     let acl = |s: &str| {
@@ -288,14 +202,8 @@ fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
          ALTER DEFAULT PRIVILEGES FOR ROLE app_owner \
          REVOKE GRANT OPTION FOR USAGE ON SEQUENCES FROM app_service;",
     );
-    let actions = plan_actions(&ws);
-    let of = |addr: &str| {
-        actions
-            .iter()
-            .find(|(a, _)| a == addr)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let actions = ws.plan_actions("drift.tfplan");
+    let of = |addr: &str| Workspace::actions_of(&actions, addr);
     assert_eq!(
         of("rdsiam_postgres_default_privileges.tables"),
         vec!["update"],
@@ -397,12 +305,7 @@ fn matrix(major: &str) {
             lifecycle(pg, admin, version);
         }
     }
-    let left: Vec<String> = pg
-        .roles()
-        .into_iter()
-        .filter(|r| r != RDS_ADMIN && !r.starts_with("perm_"))
-        .collect();
-    assert!(left.is_empty(), "pg{major}: roles left behind: {left:?}");
+    pg.assert_no_roles_left(|r| r == RDS_ADMIN || r.starts_with("perm_"));
 }
 
 #[test]
@@ -421,7 +324,7 @@ fn default_privileges_lifecycle_pg17() {
 /// nothing is half-done; after the grant, apply works. The provider never grants it itself.
 fn admin_lacking_membership(major: &str) {
     let pg = shared(major);
-    let who = login(pg, Admin::RdsLike);
+    let who = pg.login(Admin::RdsLike);
     let (owner, grantee, db) = ("perm_owner", "perm_Grantee.x", "perm_db");
     let drop_all = || {
         pg.psql(
@@ -451,7 +354,7 @@ fn admin_lacking_membership(major: &str) {
         "main.tf",
         &format!(
             "{}\nresource \"rdsiam_postgres_default_privileges\" \"p\" {{\n  role        = {}\n  database    = \"{db}\"\n  owner       = \"{owner}\"\n  schema      = \"public\"\n  object_type = \"tables\"\n  privileges  = [\"SELECT\"]\n}}\n",
-            provider_block(pg, &who.user),
+            provider_block(pg, &who.user, ""),
             hcl(grantee)
         ),
     );
@@ -510,23 +413,9 @@ fn admin_lacking_membership_pg17() {
 
 #[test]
 fn bad_input_fails_plan_with_paths() {
-    let ws = Workspace::new("1.15.5", provider_bin());
-    ws.write(
-        "main.tf",
-        r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-provider "rdsiam" {
-  postgres {
-    host     = "localhost"
-    port     = 1
-    username = "nobody"
-  }
-}
-resource "rdsiam_postgres_default_privileges" "bad" {
+    let config = [
+        UNREACHABLE_PROVIDER,
+        r#"resource "rdsiam_postgres_default_privileges" "bad" {
   role        = "app"
   database    = "myapp"
   schema      = "public"
@@ -542,10 +431,10 @@ resource "rdsiam_postgres_default_privileges" "bad2" {
   privileges  = ["ALL", "SELECT"]
 }
 "#,
-    );
-    let out = ws.fails(&["plan"]);
-    let text = out.combined();
-    for needle in [
+    ]
+    .concat();
+    let out = failed_plan(&config);
+    out.assert_mentions(&[
         "role and owner are the same",
         "database-wide only",
         "schema      = \"public\"",
@@ -554,7 +443,5 @@ resource "rdsiam_postgres_default_privileges" "bad2" {
         "object_type = \"views\"",
         "list ALL alone",
         "write privileges in upper case: \"USAGE\"",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
-    }
+    ]);
 }

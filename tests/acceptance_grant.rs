@@ -5,66 +5,26 @@
 //!
 //! `RDSIAM_GRANT_USERS=<n>` sizes the parallelism test (default 50 users, 4 grants each).
 
-mod support;
+use crate::support;
 
-use std::path::Path;
 use std::time::Instant;
 
-use serde_json::Value as Json;
-use support::postgres::{PG_MAJORS, PgCluster, quote_ident, quote_literal, shared};
-use support::{TF_VERSIONS, Workspace};
+use support::postgres::{
+    Admin, Login, PG_MAJORS, PgCluster, provider_block, quote_ident, quote_literal, shared,
+};
+use support::{
+    TF_VERSIONS, UNREACHABLE_PROVIDER, Workspace, failed_plan, hcl, provider_bin,
+    users_with_four_grants,
+};
 
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
-
-const RDS_ADMIN: &str = "rds_like_admin";
-const RDS_ADMIN_PASSWORD: &str = "rds-like-admin-pw";
 const MARIO: &str = "mario.rossi@example.com";
 
-#[derive(Clone, Copy, Debug)]
-enum Admin {
-    Superuser,
-    RdsLike,
-}
-
-fn login(pg: &PgCluster, admin: Admin) -> (String, String) {
-    pg.make_rds_like_admin(RDS_ADMIN, RDS_ADMIN_PASSWORD);
-    match admin {
-        Admin::Superuser => {
-            let (u, p) = pg.superuser();
-            (u.to_string(), p.to_string())
-        }
-        Admin::RdsLike => (RDS_ADMIN.to_string(), RDS_ADMIN_PASSWORD.to_string()),
-    }
-}
-
-fn hcl(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
-fn provider_block(pg: &PgCluster, user: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-  postgres {{
-    host        = "localhost"
-    port        = {port}
-    username    = {user}
-    sslmode     = "verify-full"
-    sslrootcert = {ca}
-  }}
-}}
-"#,
-        port = pg.port(),
-        user = hcl(user),
-        ca = hcl(&pg.ca_path().to_string_lossy()),
-    )
+/// The planned changes: every resource's address and actions but the no-ops.
+fn changes(ws: &Workspace) -> Vec<(String, Vec<String>)> {
+    ws.plan_actions("p.tfplan")
+        .into_iter()
+        .filter(|(_, a)| a != &["no-op"])
+        .collect()
 }
 
 /// A fresh database owned by the admin, with tables the admin owns (as on RDS, where the
@@ -138,29 +98,6 @@ fn acl_entries_for(pg: &PgCluster, db: &str, role: &str) -> String {
             lit = quote_literal(role)
         ),
     )
-}
-
-fn plan_actions(ws: &Workspace) -> Vec<(String, Vec<String>)> {
-    ws.ok(&["plan", "-out=p.tfplan"]);
-    let out = ws.tf(&["show", "-json", "p.tfplan"]);
-    let plan: Json = serde_json::from_str(&out.stdout).unwrap_or_default();
-    plan["resource_changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            (
-                r["address"].as_str().unwrap_or_default().to_string(),
-                r["change"]["actions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str().map(str::to_string))
-                    .collect(),
-            )
-        })
-        .filter(|(_, a): &(String, Vec<String>)| a != &["no-op"])
-        .collect()
 }
 
 fn standard_config(db: &str, tables_extra: &str) -> String {
@@ -237,17 +174,19 @@ fn exercise_app_service(pg: &PgCluster, db: &str, table: &str, step: &str) {
 
 fn standard(major: &str, admin: Admin, version: &str) {
     let pg = shared(major);
-    let (user, password) = login(pg, admin);
+    let Login { user, password } = pg.login(admin);
     let step = |s: &str| format!("pg{major}/{admin:?}/tf{version}: {s}");
     let db = "myapp";
     fresh_database(pg, db, &user, &password, &["orders", "items"]);
+    // SQL as the admin, for changes made out of band.
+    let admin_sql = |sql: &str| as_admin(pg, db, &user, &password, sql);
 
     let mut ws = Workspace::new(version, provider_bin());
     ws.set_env("PGPASSWORD", &password);
     let main = |extra: &str| {
         format!(
             "{}{}",
-            provider_block(pg, &user),
+            provider_block(pg, &user, ""),
             standard_config(db, extra)
         )
     };
@@ -271,14 +210,8 @@ fn standard(major: &str, admin: Admin, version: &str) {
     ws.assert_no_changes();
 
     // A table created later lacks the privileges: drift on the every-table grant only.
-    as_admin(
-        pg,
-        db,
-        &user,
-        &password,
-        "CREATE TABLE public.later (id int)",
-    );
-    let actions = plan_actions(&ws);
+    admin_sql("CREATE TABLE public.later (id int)");
+    let actions = changes(&ws);
     assert_eq!(
         actions,
         vec![(
@@ -293,17 +226,11 @@ fn standard(major: &str, admin: Admin, version: &str) {
     ws.assert_no_changes();
 
     // A managed privilege revoked out of band: drift, repaired.
-    as_admin(
-        pg,
-        db,
-        &user,
-        &password,
-        &format!(
-            "REVOKE INSERT ON public.orders FROM app_service; REVOKE SELECT ON public.orders FROM {}",
-            quote_ident(MARIO)
-        ),
-    );
-    let actions = plan_actions(&ws);
+    admin_sql(&format!(
+        "REVOKE INSERT ON public.orders FROM app_service; REVOKE SELECT ON public.orders FROM {}",
+        quote_ident(MARIO)
+    ));
+    let actions = changes(&ws);
     assert_eq!(actions.len(), 2, "{}: {actions:?}", step("revoked"));
     ws.ok(&["apply"]);
     exercise_app_service(pg, db, "orders", &step("after repair"));
@@ -317,13 +244,7 @@ fn standard(major: &str, admin: Admin, version: &str) {
     ws.assert_no_changes();
 
     // An unmanaged privilege granted out of band: not drift (additive)...
-    as_admin(
-        pg,
-        db,
-        &user,
-        &password,
-        "GRANT TRUNCATE ON public.items TO app_service",
-    );
+    admin_sql("GRANT TRUNCATE ON public.items TO app_service");
     ws.assert_no_changes();
     // ...but revoked once the grant is authoritative.
     ws.write("main.tf", &main("  authoritative = true"));
@@ -335,19 +256,8 @@ fn standard(major: &str, admin: Admin, version: &str) {
     );
     exercise_app_service(pg, db, "items", &step("after authoritative"));
     ws.assert_no_changes();
-    as_admin(
-        pg,
-        db,
-        &user,
-        &password,
-        "GRANT TRUNCATE ON public.items TO app_service",
-    );
-    assert_eq!(
-        plan_actions(&ws).len(),
-        1,
-        "{}",
-        step("authoritative drift")
-    );
+    admin_sql("GRANT TRUNCATE ON public.items TO app_service");
+    assert_eq!(changes(&ws).len(), 1, "{}", step("authoritative drift"));
     ws.ok(&["apply"]);
     assert!(!has_table_privilege(
         pg,
@@ -406,7 +316,7 @@ fn standard(major: &str, admin: Admin, version: &str) {
         .unwrap_or(0)];
     ws.write(
         "main.tf",
-        &format!("{}{users_only}", provider_block(pg, &user)),
+        &format!("{}{users_only}", provider_block(pg, &user, "")),
     );
     ws.ok(&["apply"]);
     for role in ["app_service", MARIO] {
@@ -456,7 +366,7 @@ fn grant_standard_setup_pg17() {
 fn two_grants_on_one_table() {
     let cluster = PgCluster::start("17");
     let pg = &cluster;
-    let (user, password) = login(pg, Admin::RdsLike);
+    let Login { user, password } = pg.login(Admin::RdsLike);
     let db = "two_grants";
     fresh_database(pg, db, &user, &password, &["t"]);
     as_admin(pg, db, &user, &password, "CREATE ROLE \"a\"\"b\" NOLOGIN");
@@ -472,7 +382,7 @@ fn two_grants_on_one_table() {
         "main.tf",
         &format!(
             "{}{}{}",
-            provider_block(pg, &user),
+            provider_block(pg, &user, ""),
             grant("reader", "SELECT"),
             grant("writer", "INSERT")
         ),
@@ -516,7 +426,7 @@ resource "rdsiam_postgres_grant" "p" {{
         "main.tf",
         &format!(
             "{}{}{routines}",
-            provider_block(pg, &user),
+            provider_block(pg, &user, ""),
             grant("reader", "SELECT")
         ),
     );
@@ -541,23 +451,9 @@ resource "rdsiam_postgres_grant" "p" {{
 /// Bad input fails at plan time with the attribute named.
 #[test]
 fn bad_grant_input_fails_plan_with_paths() {
-    let ws = Workspace::new("1.15.5", provider_bin());
-    ws.write(
-        "main.tf",
-        r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-provider "rdsiam" {
-  postgres {
-    host     = "localhost"
-    port     = 1
-    username = "nobody"
-  }
-}
-resource "rdsiam_postgres_grant" "bad" {
+    let config = [
+        UNREACHABLE_PROVIDER,
+        r#"resource "rdsiam_postgres_grant" "bad" {
   role        = ""
   database    = "myapp"
   object_type = "table"
@@ -571,15 +467,11 @@ resource "rdsiam_postgres_grant" "bad_db" {
   privileges  = ["TEMP"]
 }
 "#,
-    );
-    let out = ws.fails(&["plan"]);
+    ]
+    .concat();
+    let out = failed_plan(&config);
     // Terraform wraps long details: compare with whitespace collapsed.
-    let text = out
-        .combined()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    for needle in [
+    out.assert_mentions_words(&[
         "Invalid role",
         "role = \"\"",
         "Missing schema",
@@ -587,9 +479,7 @@ resource "rdsiam_postgres_grant" "bad_db" {
         "\"EXECUTE\" is not a privilege on a table",
         "Unexpected schema",
         "Write TEMPORARY",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
-    }
+    ]);
 }
 
 /// 200 grants over 50 users (`RDSIAM_GRANT_USERS` to change), applied with -parallelism=50:
@@ -602,7 +492,7 @@ fn many_grants_in_parallel() {
         .unwrap_or(50);
     let cluster = PgCluster::start("17");
     let pg = &cluster;
-    let (user, password) = login(pg, Admin::RdsLike);
+    let Login { user, password } = pg.login(Admin::RdsLike);
     let db = "many_grants";
     fresh_database(pg, db, &user, &password, &["t1", "t2", "t3"]);
     pg.psql(
@@ -614,49 +504,9 @@ fn many_grants_in_parallel() {
     ws.write(
         "main.tf",
         &format!(
-            r#"{provider}
-locals {{
-  users = [for i in range({users}) : "par_user_${{i}}@example.com"]
-}}
-resource "rdsiam_postgres_user" "u" {{
-  for_each = toset(local.users)
-  name     = each.value
-}}
-resource "rdsiam_postgres_grant" "connect" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "database"
-  privileges  = ["CONNECT"]
-}}
-resource "rdsiam_postgres_grant" "usage" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "schema"
-  schema      = "public"
-  privileges  = ["USAGE"]
-}}
-resource "rdsiam_postgres_grant" "read" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "table"
-  schema      = "public"
-  privileges  = ["SELECT"]
-}}
-resource "rdsiam_postgres_grant" "write" {{
-  for_each    = rdsiam_postgres_user.u
-  role        = each.value.name
-  database    = {db}
-  object_type = "table"
-  schema      = "public"
-  objects     = ["t1", "t2"]
-  privileges  = ["INSERT", "UPDATE"]
-}}
-"#,
-            provider = provider_block(pg, &user),
-            db = hcl(db),
+            "{}{}",
+            provider_block(pg, &user, ""),
+            users_with_four_grants(users, r#""par_user_${i}@example.com""#, db)
         ),
     );
     let t = Instant::now();

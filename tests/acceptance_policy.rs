@@ -1,25 +1,16 @@
 //! Real Terraform (1.15.5 and 1.0.3) driving the freshly built provider: policy documents,
 //! the dbuser_arn function, plan-time validation, init from a filesystem mirror.
 
-mod support;
-
-use std::path::Path;
+use crate::support;
 
 use serde_json::Value as Json;
-use support::{TF_VERSIONS, Workspace};
+use support::{TF_VERSIONS, Workspace, provider_bin};
 
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
-
-const PROVIDER: &str = r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-provider "rdsiam" {}
-"#;
+const PROVIDER: &str = concat!(
+    crate::required_providers!(),
+    r#"provider "rdsiam" {}
+"#
+);
 
 const POLICIES: &str = r#"
 data "rdsiam_policy_document" "eu" {
@@ -208,15 +199,12 @@ data "rdsiam_policy_document" "bad" {
     let ws = Workspace::new("1.15.5", provider_bin());
     ws.write("main.tf", &format!("{PROVIDER}{bad}"));
     let out = ws.fails(&["validate"]);
-    let text = format!("{}{}", out.stdout, out.stderr);
-    for needle in [
+    out.assert_mentions(&[
         "cluster_resource_id",
         "63 bytes",
         "Invalid sid",
         "Invalid effect",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
-    }
+    ]);
 }
 
 #[test]

@@ -2,22 +2,15 @@
 //! environment and never reaches state, saved plans, `show -json` or TF_LOG=trace output; the
 //! data source's token verifies against the credentials.
 
-mod support;
-
-use std::path::Path;
-use std::process::Command;
+use crate::support;
 
 use aws_credential_types::Credentials;
-use support::Workspace;
+use support::{Workspace, plan_file_text, provider_bin};
 use terraform_provider_rdsiam::aws::token;
 
 const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const SESSION: &str = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+token/with+plus=";
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
 
 fn creds() -> Credentials {
     Credentials::new(KEY_ID, SECRET, Some(SESSION.to_string()), None, "test")
@@ -25,49 +18,19 @@ fn creds() -> Credentials {
 
 fn workspace(version: &str) -> Workspace {
     let mut ws = Workspace::new(version, provider_bin());
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", SECRET),
-        ("AWS_SESSION_TOKEN", SESSION),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/nonexistent"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-    ] {
-        ws.set_env(k, v);
-    }
+    ws.set_aws_credentials(KEY_ID, SECRET, SESSION);
     ws
 }
 
-const PROVIDER: &str = r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-provider "rdsiam" {
+const PROVIDER: &str = concat!(
+    crate::required_providers!(),
+    r#"provider "rdsiam" {
   aws {
     region = "eu-west-1"
   }
 }
-"#;
-
-/// Every member of a saved plan (a zip) as text, to search for secrets.
-fn plan_file_text(path: &Path) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist():\n    sys.stdout.write(z.read(n).decode('utf-8', 'replace'))",
-        ])
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| panic!("python3: {e}"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+"#
+);
 
 fn assert_no_secrets(what: &str, text: &str, token: &str) {
     assert!(!text.contains(token), "{what} contains the token");
@@ -211,13 +174,10 @@ resource "terraform_data" "x" {{
         ),
     );
     let out = ws.fails(&["plan"]);
-    let text = format!("{}{}", out.stdout, out.stderr);
-    for needle in [
+    out.assert_mentions(&[
         "Invalid hostname",
         "Invalid port",
         "Invalid username",
         "Invalid expires_in",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
-    }
+    ]);
 }

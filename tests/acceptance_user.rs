@@ -2,17 +2,16 @@
 //! (1.15.5 and 1.0.3), as a superuser admin and as an RDS-like admin. Every step is checked
 //! in the catalog.
 
-mod support;
-
-use std::path::Path;
+use crate::support;
 
 use serde_json::Value as Json;
-use support::postgres::{PG_MAJORS, PgCluster, quote_ident, quote_literal, shared};
-use support::{TF_VERSIONS, Workspace};
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
+use support::postgres::{
+    Admin, PG_MAJORS, PgCluster, RDS_ADMIN, provider_block, provider_block_aws, quote_ident,
+    quote_literal, shared,
+};
+use support::{
+    FixedIam, TF_VERSIONS, UNREACHABLE_PROVIDER, Workspace, failed_plan, hcl, provider_bin,
+};
 
 /// The names from the issue: e-mail, mixed case, a quote, an injection attempt.
 const NAMES: &[&str] = &[
@@ -21,68 +20,6 @@ const NAMES: &[&str] = &[
     "a\"b",
     "x; DROP ROLE admin; --",
 ];
-
-const RDS_ADMIN: &str = "rds_like_admin";
-const RDS_ADMIN_PASSWORD: &str = "rds-like-admin-pw";
-
-#[derive(Clone, Copy, Debug)]
-enum Admin {
-    Superuser,
-    RdsLike,
-}
-
-struct Login {
-    user: String,
-    password: String,
-}
-
-fn login(pg: &PgCluster, admin: Admin) -> Login {
-    // Creates rds_iam and rds_superuser too, which the superuser case needs as well.
-    pg.make_rds_like_admin(RDS_ADMIN, RDS_ADMIN_PASSWORD);
-    match admin {
-        Admin::Superuser => {
-            let (u, p) = pg.superuser();
-            Login {
-                user: u.to_string(),
-                password: p.to_string(),
-            }
-        }
-        Admin::RdsLike => Login {
-            user: RDS_ADMIN.to_string(),
-            password: RDS_ADMIN_PASSWORD.to_string(),
-        },
-    }
-}
-
-/// HCL string literal (JSON escaping is valid HCL for these names; `${` never occurs).
-fn hcl(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
-fn provider_block(pg: &PgCluster, user: &str, extra: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-  postgres {{
-    host        = "localhost"
-    port        = {port}
-    username    = {user}
-    sslmode     = "verify-full"
-    sslrootcert = {ca}
-{extra}
-  }}
-}}
-"#,
-        port = pg.port(),
-        user = hcl(user),
-        ca = hcl(&pg.ca_path().to_string_lossy()),
-    )
-}
 
 fn users_config() -> String {
     let names: Vec<String> = NAMES.iter().map(|n| hcl(n)).collect();
@@ -194,7 +131,7 @@ fn resource_values(show: &Json) -> Vec<Json> {
 
 fn lifecycle(major: &str, admin: Admin, version: &str) {
     let pg = shared(major);
-    let who = login(pg, admin);
+    let who = pg.login(admin);
     let step = |s: &str| format!("pg{major}/{admin:?}/tf{version}: {s}");
     // Created by the login itself, as an RDS master user would: on 16+ that gives it the
     // ADMIN OPTION needed to grant the role.
@@ -249,25 +186,8 @@ fn lifecycle(major: &str, admin: Admin, version: &str) {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(!direct_member(pg, "mario.rossi@example.com", "rds_iam"));
-    ws.ok(&["plan", "-out=drift.tfplan"]);
-    let plan = ws.tf(&["show", "-json", "drift.tfplan"]);
-    let plan: Json = serde_json::from_str(&plan.stdout).unwrap_or_default();
-    let actions = |addr: &str| -> Vec<String> {
-        plan["resource_changes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|r| r["address"] == addr)
-            .map(|r| {
-                r["change"]["actions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let planned = ws.plan_actions("drift.tfplan");
+    let actions = |addr: &str| Workspace::actions_of(&planned, addr);
     assert_eq!(
         actions("rdsiam_postgres_user.names[\"Mixed.Case\"]"),
         vec!["create"],
@@ -351,12 +271,7 @@ fn matrix(major: &str) {
         }
     }
     // No test leaves roles behind (the RDS-like roles are the environment's own).
-    let left: Vec<String> = shared(major)
-        .roles()
-        .into_iter()
-        .filter(|r| r != RDS_ADMIN)
-        .collect();
-    assert!(left.is_empty(), "pg{major}: roles left behind: {left:?}");
+    shared(major).assert_no_roles_left(|r| r == RDS_ADMIN);
 }
 
 #[test]
@@ -371,22 +286,8 @@ fn user_lifecycle_pg17() {
     matrix("17");
 }
 
-const PROVIDER_ONLY: &str = r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-"#;
-
 fn plan_fails_with(config: &str, needles: &[&str]) {
-    let ws = Workspace::new("1.15.5", provider_bin());
-    ws.write("main.tf", &format!("{PROVIDER_ONLY}{config}"));
-    let out = ws.fails(&["plan"]);
-    let text = format!("{}{}", out.stdout, out.stderr);
-    for needle in needles {
-        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
-    }
+    failed_plan(config).assert_mentions(needles);
 }
 
 /// Validation happens at plan time, before any connection (nothing listens on these hosts).
@@ -429,21 +330,16 @@ resource "rdsiam_postgres_user" "u" {
 #[test]
 fn bad_user_input_fails_plan_with_paths() {
     plan_fails_with(
-        r#"
-provider "rdsiam" {
-  postgres {
-    host     = "localhost"
-    port     = 1
-    username = "nobody"
-  }
-}
-resource "rdsiam_postgres_user" "bad" {
+        &format!(
+            "{UNREACHABLE_PROVIDER}{}",
+            r#"resource "rdsiam_postgres_user" "bad" {
   name              = "pg_sneaky"
   connection_limit  = -7
   statement_timeout = "soon"
   roles             = ["rds_iam", ""]
 }
-"#,
+"#
+        ),
         &[
             "Invalid name",
             "reserved by PostgreSQL",
@@ -462,7 +358,7 @@ resource "rdsiam_postgres_user" "bad" {
 fn missing_admin_option_is_explained_and_nothing_is_half_created() {
     let cluster = PgCluster::start("17");
     let pg = &cluster;
-    let who = login(pg, Admin::RdsLike);
+    let who = pg.login(Admin::RdsLike);
     q(pg, "CREATE ROLE not_admins_role NOLOGIN");
     let mut ws = Workspace::new("1.15.5", provider_bin());
     ws.set_env("PGPASSWORD", &who.password);
@@ -474,10 +370,7 @@ fn missing_admin_option_is_explained_and_nothing_is_half_created() {
         ),
     );
     let out = ws.fails(&["apply"]);
-    let text = format!("{}{}", out.stdout, out.stderr);
-    for needle in ["not_admins_role", "WITH ADMIN OPTION", "SQLSTATE 42501"] {
-        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
-    }
+    out.assert_mentions(&["not_admins_role", "WITH ADMIN OPTION", "SQLSTATE 42501"]);
     assert!(
         !role_exists(pg, "half_probe"),
         "a half-created user was left behind"
@@ -504,7 +397,7 @@ fn tls_modes() {
     // Own cluster: the shared ones are checked for leftover roles by the lifecycle tests.
     let cluster = PgCluster::start("15");
     let pg = &cluster;
-    let who = login(pg, Admin::RdsLike);
+    let who = pg.login(Admin::RdsLike);
     let user = r#"
 resource "rdsiam_postgres_user" "tls" {
   name = "tls_probe"
@@ -553,16 +446,11 @@ fn iam_auth_sends_a_fresh_token_as_password() {
     let admin = "iam_login_admin";
     pg.make_rds_like_admin(admin, "placeholder");
     let session_token = format!("FwoGZXIvYXdzE+/={}", "Q".repeat(900));
-    let signing_time: u64 = 1_790_000_000;
-    let tok = support::fixed_iam_token(
-        "AKIDEXAMPLE",
-        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        Some(&session_token),
-        pg.port(),
-        admin,
-        "eu-west-1",
-        signing_time,
-    );
+    let iam = FixedIam {
+        session_token: &session_token,
+        ..FixedIam::EXAMPLE
+    };
+    let tok = iam.token(pg.port(), admin);
     assert!(tok.len() > 1024, "token only {} bytes", tok.len());
     q(
         pg,
@@ -570,26 +458,12 @@ fn iam_auth_sends_a_fresh_token_as_password() {
     );
 
     let mut ws = Workspace::new("1.15.5", provider_bin());
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        ),
-        ("AWS_SESSION_TOKEN", session_token.as_str()),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("RDSIAM_TEST_SIGNING_TIME", &signing_time.to_string()),
-    ] {
-        ws.set_env(k, v);
-    }
+    iam.set_env(&mut ws);
     ws.write(
         "main.tf",
         &format!(
             "{}\nresource \"rdsiam_postgres_user\" \"u\" {{\n  name = \"iam_probe\"\n}}\n",
-            provider_block(pg, admin, "    iam_auth = true").replace(
-                "provider \"rdsiam\" {",
-                "provider \"rdsiam\" {\n  aws {\n    region = \"eu-west-1\"\n  }"
-            )
+            provider_block_aws(pg, "eu-west-1", admin, "    iam_auth = true")
         ),
     );
     ws.ok(&["apply"]);
@@ -616,7 +490,7 @@ fn iam_auth_sends_a_fresh_token_as_password() {
 fn destroy_with_owned_objects(major: &str) {
     let cluster = PgCluster::start(major);
     let pg = &cluster;
-    let who = login(pg, Admin::RdsLike);
+    let who = pg.login(Admin::RdsLike);
     pg.try_psql(
         "postgres",
         &who.user,

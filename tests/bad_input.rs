@@ -9,18 +9,14 @@
 //! using it) and one for the rest. Each case sits in its own block with the bad attribute on a
 //! line of its own; `validate -json` gives each diagnostic's range, which ties it to its case.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::Value as Json;
-use support::Workspace;
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
+use support::{REQUIRED_PROVIDERS, Workspace, provider_bin};
 
 const UNKNOWN_1_15: &str = "terraform_data.unknown.output";
 /// Terraform 1.0 has no terraform_data; input variables are unknown during validate.
@@ -307,7 +303,7 @@ fn run_corpus(version: &str, filter: impl Fn(&Case) -> bool) -> (usize, Vec<Stri
         UNKNOWN_1_15
     };
     let header = format!(
-        "terraform {{\n  required_providers {{\n    rdsiam = {{ source = \"rdsiam/rdsiam\" }}\n  }}\n}}\n{}",
+        "{REQUIRED_PROVIDERS}{}",
         if version == "1.0.3" {
             "variable \"unknown\" {\n  type = string\n}\n"
         } else {

@@ -2,6 +2,9 @@
 //! the provider's schema and `examples/` generate, and every resource, data source, ephemeral
 //! resource and function must have a page and an example (resources also an `import.sh`).
 
+use crate::support;
+use support::provider_bin;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,8 +12,6 @@ use std::process::Command;
 use terraform_provider_rdsiam::docs::{self, Kind};
 use terraform_provider_rdsiam::provider::RdsIam;
 use terraform_provider_rdsiam::tfplugin::Provider;
-
-const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-rdsiam");
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -176,25 +177,13 @@ fn pages_carry_the_schema() {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for e in fs::read_dir(from).expect("read_dir").flatten() {
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), &dest).expect("copy");
-        }
-    }
-}
-
 #[test]
 fn check_subcommand_names_stale_and_edited_pages() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("docs");
     // Write a fresh tree with the subcommand itself, then check it.
     let run = |args: &[&str]| {
-        Command::new(BIN)
+        Command::new(provider_bin())
             .arg("docs")
             .args(args)
             .arg(&dir)
@@ -242,9 +231,9 @@ fn check_subcommand_names_stale_and_edited_pages() {
     // A copy of the committed docs with an unrelated file outside the generated directories
     // (like docs/design.md) is not flagged.
     let copy = tmp.path().join("copy");
-    copy_dir(&root().join("docs"), &copy);
+    support::copy_dir(&root().join("docs"), &copy, &|_| false);
     fs::write(copy.join("notes.md"), "hand-written").expect("write");
-    let out = Command::new(BIN)
+    let out = Command::new(provider_bin())
         .args(["docs", "--check"])
         .arg(&copy)
         .current_dir(root())

@@ -16,17 +16,13 @@
 //! The examples are validated in a temporary copy of `examples/`, so `.terraform` directories
 //! never appear in the tree and relative module sources keep working.
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use support::{Workspace, terraform};
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
+use support::{REQUIRED_PROVIDERS, Workspace, provider_bin, terraform};
 
 const REGISTRY_LAYOUT: &[&str] = &[
     "provider",
@@ -306,7 +302,7 @@ fn every_example_is_formatted_and_valid() {
                 for ws in [&new, &old] {
                     ws.write(
                         &format!("examples/{}/{INJECTED}", rel.display()),
-                        "terraform {\n  required_providers {\n    rdsiam = { source = \"rdsiam/rdsiam\" }\n  }\n}\n",
+                        REQUIRED_PROVIDERS,
                     );
                 }
             }
@@ -358,21 +354,11 @@ fn every_example_is_formatted_and_valid() {
     assert!(failures.is_empty(), "{table}\n{}", failures.join("\n\n"));
 }
 
+/// Copies an example, without the local state of someone's manual run.
 fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for e in fs::read_dir(from).expect("read_dir").flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        // Local state of someone's manual run is not part of the example.
-        if name == ".terraform" || name == ".terraform.lock.hcl" || name.ends_with(".tfstate") {
-            continue;
-        }
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), &dest).expect("copy");
-        }
-    }
+    support::copy_dir(from, to, &|name| {
+        name == ".terraform" || name == ".terraform.lock.hcl" || name.ends_with(".tfstate")
+    });
 }
 
 #[test]

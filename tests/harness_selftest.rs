@@ -2,7 +2,7 @@
 //! only Terraform built-ins (locals, outputs, and `terraform_data` where available).
 //! Needs the Terraform CLIs from `scripts/install-tools.sh`.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use support::{TF_VERSIONS, Workspace};

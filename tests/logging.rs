@@ -4,16 +4,15 @@
 //! output, the state or the saved plan; and with TF_LOG unset the plugin writes nothing to
 //! stderr (checked on the raw stderr of a `--debug` process).
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-use support::postgres::{PgCluster, quote_literal, shared};
-use support::{Output, Workspace};
+use support::postgres::{provider_block, provider_block_aws, quote_literal, shared};
+use support::{FixedIam, Output, REQUIRED_PROVIDERS, Reap, Workspace, provider_bin};
 
-const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-rdsiam");
 /// The name go-plugin gives our logger in Terraform's log (the binary's file name).
 const PLUGIN: &str = "provider.terraform-provider-rdsiam";
 
@@ -103,57 +102,11 @@ fn assert_clean(what: &str, text: &str, secrets: &[&str]) {
     }
 }
 
-fn venv_python() -> PathBuf {
-    support::tools_dir().join("venv").join("bin").join("python")
-}
-
 /// Every member of the saved plan (a zip of config, state snapshots and plan), decompressed.
 fn plan_file_contents(ws: &Workspace, name: &str) -> String {
-    let out = Command::new(venv_python())
-        .args([
-            "-c",
-            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\n\
-             sys.stdout.buffer.write(b'\\n'.join(z.read(n) for n in z.namelist()))",
-        ])
-        .arg(ws.path().join(name))
-        .output()
-        .unwrap_or_else(|e| panic!("run python: {e}"));
-    assert!(
-        out.status.success(),
-        "unzip plan: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.stdout.is_empty(), "empty plan file");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn provider_config(pg: &PgCluster, admin: &str, aws: bool, extra: &str) -> String {
-    let aws_block = if aws {
-        "  aws {\n    region = \"eu-west-1\"\n  }\n"
-    } else {
-        ""
-    };
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-{aws_block}  postgres {{
-    host        = "localhost"
-    port        = {port}
-    username    = "{admin}"
-    sslmode     = "verify-full"
-    sslrootcert = {ca}
-{extra}
-  }}
-}}
-"#,
-        port = pg.port(),
-        ca = serde_json::to_string(&pg.ca_path().to_string_lossy()).unwrap_or_default(),
-    )
+    let text = support::plan_file_text(&ws.path().join(name));
+    assert!(!text.is_empty(), "empty plan file");
+    text
 }
 
 fn user_resource(name: &str) -> String {
@@ -197,15 +150,11 @@ fn password_login(version: &str) {
     let password = format!("Log-Pw-{t}-s3cr3t-value");
     pg.make_rds_like_admin(&admin, &password);
 
-    let mut ws = Workspace::new(version, Path::new(BIN));
+    let mut ws = Workspace::new(version, provider_bin());
     ws.set_env("PGPASSWORD", &password);
     ws.write(
         "main.tf",
-        &format!(
-            "{}{}",
-            provider_config(pg, &admin, false, ""),
-            user_resource(&user)
-        ),
+        &format!("{}{}", provider_block(pg, &admin, ""), user_resource(&user)),
     );
     let secrets = [password.as_str()];
     let (_plan, apply) = plan_and_apply(&ws, &secrets);
@@ -317,18 +266,6 @@ fn password_login(version: &str) {
     pg.psql("postgres", &format!("DROP ROLE {admin}"));
 }
 
-fn iam_token(pg: &PgCluster, admin: &str, signing_time: u64) -> String {
-    support::fixed_iam_token(
-        ACCESS_KEY,
-        SECRET_KEY,
-        Some(&session_token()),
-        pg.port(),
-        admin,
-        "eu-west-1",
-        signing_time,
-    )
-}
-
 /// Provider configured with IAM auth: the admin's password is set to exactly the token the
 /// provider will mint (fixed credentials and clock), as in acceptance_user.
 fn iam_login(version: &str) {
@@ -337,13 +274,24 @@ fn iam_login(version: &str) {
     let admin = format!("log_iam_admin_{t}");
     let user = format!("log_iam_user_{t}");
     pg.make_rds_like_admin(&admin, "placeholder-not-used");
-    let token = iam_token(pg, &admin, SIGNING_TIME);
-    let other_token = iam_token(pg, &admin, SIGNING_TIME + 999);
+    let session = session_token();
+    let iam = FixedIam {
+        access_key: ACCESS_KEY,
+        secret_key: SECRET_KEY,
+        session_token: &session,
+        signing_time: SIGNING_TIME,
+        ..FixedIam::EXAMPLE
+    };
+    let token = iam.token(pg.port(), &admin);
+    let other_token = FixedIam {
+        signing_time: SIGNING_TIME + 999,
+        ..iam
+    }
+    .token(pg.port(), &admin);
     pg.psql(
         "postgres",
         &format!("ALTER ROLE {admin} PASSWORD {}", quote_literal(&token)),
     );
-    let session = session_token();
     let secrets = [
         token.as_str(),
         other_token.as_str(),
@@ -351,21 +299,13 @@ fn iam_login(version: &str) {
         session.as_str(),
     ];
 
-    let mut ws = Workspace::new(version, Path::new(BIN));
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-        ("AWS_SESSION_TOKEN", session.as_str()),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("RDSIAM_TEST_SIGNING_TIME", &SIGNING_TIME.to_string()),
-    ] {
-        ws.set_env(k, v);
-    }
+    let mut ws = Workspace::new(version, provider_bin());
+    iam.set_env(&mut ws);
     ws.write(
         "main.tf",
         &format!(
             "{}{}",
-            provider_config(pg, &admin, true, "    iam_auth    = true"),
+            provider_block_aws(pg, "eu-west-1", &admin, "    iam_auth    = true"),
             user_resource(&user)
         ),
     );
@@ -445,20 +385,10 @@ fn iam_login_logs_without_tokens_tf_1_0_3() {
     iam_login("1.0.3");
 }
 
-/// Kills the child however the test ends.
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `--debug` with `env` (and no other TF_* variable), stderr to `stderr_file`; returns
 /// the process and its TF_REATTACH_PROVIDERS value.
 fn debug_provider(env: &[(&str, &str)], stderr_file: &Path) -> (Reap, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(provider_bin());
     cmd.arg("--debug")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(stderr_file).unwrap_or_else(|e| panic!("{e}")));
@@ -494,7 +424,7 @@ fn raw_stderr_is_hclog_json_or_nothing() {
     let scratch = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = format!(
         "{}{}",
-        provider_config(pg, admin, false, ""),
+        provider_block(pg, admin, ""),
         user_resource("log_raw_user")
     );
 
@@ -505,7 +435,7 @@ fn raw_stderr_is_hclog_json_or_nothing() {
             env.push(("TF_LOG", l));
         }
         let (child, reattach) = debug_provider(&env, &stderr_path);
-        let ws = Workspace::new("1.15.5", Path::new(BIN));
+        let ws = Workspace::new("1.15.5", provider_bin());
         ws.write("main.tf", &config);
         let attach = [("TF_REATTACH_PROVIDERS", reattach.as_str())];
         ws.run_env(&["apply", "-auto-approve", "-no-color"], &attach)
@@ -585,11 +515,11 @@ fn rds_lookup_is_logged_without_aws_secrets() {
         ("AWS_SESSION_TOKEN", session),
         ("TF_LOG", "debug"),
     ];
-    let ws = Workspace::new("1.15.5", Path::new(BIN));
+    let ws = Workspace::new("1.15.5", provider_bin());
     ws.write(
         "main.tf",
         &format!(
-            "terraform {{\n  required_providers {{\n    rdsiam = {{ source = \"rdsiam/rdsiam\" }}\n  }}\n}}\n\
+            "{REQUIRED_PROVIDERS}\
              {}\ndata \"rdsiam_cluster\" \"c\" {{\n  cluster_identifier = \"log-aurora\"\n}}\n",
             moto.provider_block("")
         ),

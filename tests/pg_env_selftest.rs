@@ -3,7 +3,7 @@
 //! rustls), the RDS-like admin can grant rds_iam without being a member, and clusters go away
 //! with the test process. Needs `scripts/install-postgres.sh`.
 
-mod support;
+use crate::support;
 
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::Path;
@@ -295,13 +295,13 @@ fn shared_cluster_stops_when_the_test_process_exits() {
         return;
     }
     let exe = std::env::current_exe().expect("current exe");
+    // The test's name in the harness: its module path without the crate name.
+    let name = format!(
+        "{}::shared_cluster_stops_when_the_test_process_exits",
+        module_path!().split_once("::").map_or("", |(_, m)| m)
+    );
     let out = Command::new(exe)
-        .args([
-            "--exact",
-            "shared_cluster_stops_when_the_test_process_exits",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", &name, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, "1")
         .env_remove("RDSIAM_KEEP_TMP")
         .output()

@@ -2,7 +2,7 @@
 //! (waiters are woken when connections come back), reuse, and recovery after the server
 //! kills our backends.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,6 +27,16 @@ fn settings(pg: &PgCluster, user: &str, max: usize) -> ConnectSettings {
     }
 }
 
+/// A pool of at most `max` connections as the cluster's superuser.
+fn superuser_pool(pg: &PgCluster, max: usize) -> Arc<Pool> {
+    let (user, password) = pg.superuser();
+    Pool::new(
+        settings(pg, user, max),
+        Arc::new(StaticPassword(password.to_string())),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -37,12 +47,7 @@ fn rt() -> tokio::runtime::Runtime {
 #[test]
 fn many_tasks_share_few_connections() {
     let cluster = PgCluster::start("15");
-    let (user, password) = cluster.superuser();
-    let pool = Pool::new(
-        settings(&cluster, user, 2),
-        Arc::new(StaticPassword(password.to_string())),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let pool = superuser_pool(&cluster, 2);
     let pg = Arc::new(Pg::new(pool.clone(), "postgres".into()));
     rt().block_on(async {
         let mut tasks = Vec::new();
@@ -87,12 +92,7 @@ fn many_tasks_share_few_connections() {
 #[test]
 fn reconnects_after_backends_are_terminated() {
     let cluster = PgCluster::start("15");
-    let (user, password) = cluster.superuser();
-    let pool = Pool::new(
-        settings(&cluster, user, 2),
-        Arc::new(StaticPassword(password.to_string())),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let pool = superuser_pool(&cluster, 2);
     let pg = Pg::new(pool.clone(), "postgres".into());
     rt().block_on(async {
         pg.query(None, "SELECT 1", &[])

@@ -1,26 +1,15 @@
 //! The binary as a process: run by hand, --debug with TF_REATTACH_PROVIDERS, SIGINT.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::Workspace;
+use support::{Reap, Workspace, provider_bin};
 
-const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-rdsiam");
 const COOKIE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
-
-/// Kills the child however the test ends.
-struct Reap(Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn first_lines(child: &mut Child, until: &str) -> Vec<String> {
     let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
@@ -38,7 +27,7 @@ fn first_lines(child: &mut Child, until: &str) -> Vec<String> {
 
 #[test]
 fn run_by_hand_prints_a_friendly_message() {
-    let out = Command::new(BIN)
+    let out = Command::new(provider_bin())
         .env_remove("TF_PLUGIN_MAGIC_COOKIE")
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -50,7 +39,7 @@ fn run_by_hand_prints_a_friendly_message() {
 
 #[test]
 fn wrong_protocol_version_is_refused() {
-    let out = Command::new(BIN)
+    let out = Command::new(provider_bin())
         .env("TF_PLUGIN_MAGIC_COOKIE", COOKIE)
         .env("PLUGIN_PROTOCOL_VERSIONS", "4,5")
         .output()
@@ -61,7 +50,7 @@ fn wrong_protocol_version_is_refused() {
 
 #[test]
 fn handshake_line_and_sigint_ignored() {
-    let child = Command::new(BIN)
+    let child = Command::new(provider_bin())
         .env("TF_PLUGIN_MAGIC_COOKIE", COOKIE)
         .env("PLUGIN_PROTOCOL_VERSIONS", "6")
         .env_remove("PLUGIN_CLIENT_CERT")
@@ -94,7 +83,7 @@ fn handshake_line_and_sigint_ignored() {
 
 #[test]
 fn debug_mode_serves_terraform_via_reattach() {
-    let child = Command::new(BIN)
+    let child = Command::new(provider_bin())
         .arg("--debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -116,23 +105,20 @@ fn debug_mode_serves_terraform_via_reattach() {
     );
 
     // Two Terraform runs against the one debug process: it outlives each of them.
-    let ws = Workspace::new("1.15.5", Path::new(BIN));
+    let ws = Workspace::new("1.15.5", provider_bin());
     ws.write(
         "main.tf",
-        r#"
-terraform {
-  required_providers {
-    rdsiam = { source = "rdsiam/rdsiam" }
-  }
-}
-data "rdsiam_policy_document" "x" {
+        concat!(
+            crate::required_providers!(),
+            r#"data "rdsiam_policy_document" "x" {
   region      = "eu-west-1"
   account_id  = "123456789012"
   resource_id = "cluster-ABC123"
   db_users    = ["mario.rossi@example.com"]
 }
 output "arn" { value = data.rdsiam_policy_document.x.arns[0] }
-"#,
+"#
+        ),
     );
     let env = [("TF_REATTACH_PROVIDERS", value.as_str())];
     for _ in 0..2 {

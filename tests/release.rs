@@ -6,14 +6,13 @@
 //! The script gets the debug binary cargo built for the tests (`--binary`), not a release
 //! build: the same file is installed either way, and a release build per test run is slow.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{Output, TF_VERSIONS, Workspace};
+use support::{Output, PROVIDER_BIN, TF_VERSIONS, Workspace, provider_bin};
 
-const BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-rdsiam");
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn script() -> PathBuf {
@@ -80,18 +79,14 @@ fn snippet(out: &str, first: &str) -> String {
     lines.join("\n") + "\n"
 }
 
-const CONFIG: &str = r#"
-data "rdsiam_policy_document" "app" {
-  region      = "eu-west-1"
-  account_id  = "123456789012"
-  resource_id = "cluster-ABC123"
-  db_users    = ["app_service"]
-}
-
+const CONFIG: &str = concat!(
+    crate::app_policy_document!(),
+    r#"
 output "arn" {
   value = data.rdsiam_policy_document.app.arns[0]
 }
-"#;
+"#
+);
 
 /// `terraform init` then `apply` in a workspace whose CLI configuration is exactly
 /// `cli_config` (no dev_overrides), with HOME = `home`. Checks the lock file and the output.
@@ -102,7 +97,7 @@ fn init_and_apply(
     terraform_block: &str,
     source: &str,
 ) {
-    let ws = Workspace::new(version, Path::new(BIN));
+    let ws = Workspace::new(version, provider_bin());
     // Replace the harness's dev_overrides configuration.
     std::fs::write(ws.cli_config(), cli_config).unwrap_or_else(|e| panic!("{e}"));
     ws.write("main.tf", &format!("{terraform_block}{CONFIG}"));
@@ -155,7 +150,7 @@ fn platform() -> &'static str {
 #[test]
 fn default_mirror_under_home() {
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let out = install_ok(home.path(), &["--binary", BIN]);
+    let out = install_ok(home.path(), &["--binary", PROVIDER_BIN]);
     let dest = home
         .path()
         .join(".terraform.d/plugins/registry.terraform.io/rdsiam/rdsiam")
@@ -167,7 +162,7 @@ fn default_mirror_under_home() {
         "destination not reported:\n{out}"
     );
     let installed = std::fs::read(&dest).unwrap_or_else(|e| panic!("{}: {e}", dest.display()));
-    let built = std::fs::read(BIN).unwrap_or_else(|e| panic!("{e}"));
+    let built = std::fs::read(PROVIDER_BIN).unwrap_or_else(|e| panic!("{e}"));
     assert!(installed == built, "installed file differs from the binary");
     {
         use std::os::unix::fs::PermissionsExt;
@@ -196,7 +191,7 @@ fn default_mirror_under_home() {
     }
 
     // Idempotent: a second install replaces the file in place.
-    install_ok(home.path(), &["--binary", BIN]);
+    install_ok(home.path(), &["--binary", PROVIDER_BIN]);
     assert!(dest.is_file());
 }
 
@@ -211,7 +206,7 @@ fn explicit_mirror_dir_host_and_namespace() {
         home.path(),
         &[
             "--binary",
-            BIN,
+            PROVIDER_BIN,
             "--dir",
             &mirror_s,
             "--host",
@@ -268,7 +263,7 @@ fn refuses_bad_input() {
         ),
         (&["--binary", "/nonexistent/bin"], "no executable"),
         (
-            &["--binary", BIN, "--namespace", "Acme Corp"],
+            &["--binary", PROVIDER_BIN, "--namespace", "Acme Corp"],
             "invalid namespace",
         ),
         (&["--frobnicate"], "unknown argument"),

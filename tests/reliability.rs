@@ -9,11 +9,9 @@
 //!
 //! `RDSIAM_FAULT_ROUNDS=<n>` repeats the fault scenario (default 1) to look for flakiness.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -22,9 +20,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_credential_types::Credentials;
 use serde_json::Value as Json;
 use support::iam_front::IamFront;
-use support::postgres::{PgCluster, quote_literal};
+use support::postgres::{PgCluster, provider_block, quote_literal};
 use support::watchdog::Watchdog;
-use support::{Output, Workspace};
+use support::{
+    Output, REQUIRED_PROVIDERS, Workspace, hcl, plan_file_text, provider_bin, provider_config,
+};
 use terraform_provider_rdsiam::aws::token;
 
 const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -33,16 +33,8 @@ const SESSION: &str = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+r
 const REGION: &str = "eu-west-1";
 const APP: &str = "terraform-provider-rdsiam";
 
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
-
 fn creds() -> Credentials {
     Credentials::new(KEY_ID, SECRET, Some(SESSION.to_string()), None, "test")
-}
-
-fn hcl(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
 }
 
 fn now_secs() -> u64 {
@@ -54,43 +46,16 @@ fn now_secs() -> u64 {
 /// A workspace whose provider logs in as `user` with IAM tokens through `front`.
 fn iam_workspace(front: &IamFront, user: &str, resources: &str) -> Workspace {
     let mut ws = Workspace::new("1.15.5", provider_bin());
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", SECRET),
-        ("AWS_SESSION_TOKEN", SESSION),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/nonexistent"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-    ] {
-        ws.set_env(k, v);
-    }
+    ws.set_aws_credentials(KEY_ID, SECRET, SESSION);
+    let postgres = format!(
+        "    host     = \"localhost\"\n    hostaddr = \"127.0.0.1\"\n    port     = {port}\n    \
+         username = {user}\n    sslmode  = \"require\"\n    iam_auth = true",
+        port = front.port(),
+        user = hcl(user),
+    );
     ws.write(
         "main.tf",
-        &format!(
-            r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-  aws {{
-    region = "{REGION}"
-  }}
-  postgres {{
-    host     = "localhost"
-    hostaddr = "127.0.0.1"
-    port     = {port}
-    username = {user}
-    sslmode  = "require"
-    iam_auth = true
-  }}
-}}
-{resources}
-"#,
-            port = front.port(),
-            user = hcl(user),
-        ),
+        &format!("{}{resources}\n", provider_config(REGION, &postgres)),
     );
     ws
 }
@@ -137,11 +102,7 @@ fn state_values(ws: &Workspace, ty: &str) -> Vec<Json> {
 /// An error Terraform printed must say what failed; a crash or "already exists" (an orphan
 /// from a lost COMMIT) is a bug.
 fn assert_clear_failure(out: &Output, step: &str) {
-    let text = out
-        .combined()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = out.words();
     for bad in [
         "panic",
         "plugin crashed",
@@ -528,33 +489,10 @@ fn long_apply_with_short_lived_tokens() {
 fn password_workspace(pg: &PgCluster, resources: &str, extra: &str) -> Workspace {
     let (user, password) = pg.superuser();
     let ws = Workspace::new("1.15.5", provider_bin());
+    let extra = format!("    password    = {}\n{extra}", hcl(password));
     ws.write(
         "main.tf",
-        &format!(
-            r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-  postgres {{
-    host        = "localhost"
-    port        = {port}
-    username    = {user}
-    password    = {password}
-    sslmode     = "verify-full"
-    sslrootcert = {ca}
-{extra}
-  }}
-}}
-{resources}
-"#,
-            port = pg.port(),
-            user = hcl(user),
-            password = hcl(password),
-            ca = hcl(&pg.ca_path().to_string_lossy()),
-        ),
+        &format!("{}{resources}\n", provider_block(pg, user, &extra)),
     );
     ws
 }
@@ -614,21 +552,14 @@ fn assert_lock_error(out: &Output, object: &str, took: Duration) {
         took < Duration::from_secs(60),
         "the apply waited {took:?} for a lock with lock_timeout 2s"
     );
-    // Terraform wraps diagnostics: compare with whitespace collapsed.
-    let text = out
-        .combined()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
     eprintln!("lock error after {took:?}:\n{}", out.stderr.trim());
-    for needle in [
+    // Terraform wraps diagnostics: compare with whitespace collapsed.
+    out.assert_mentions_words(&[
         "lock timeout",
         "lock_timeout (2s)",
         "pg_stat_activity",
         object,
-    ] {
-        assert!(text.contains(needle), "the error lacks {needle:?}\n{out}");
-    }
+    ]);
 }
 
 #[test]
@@ -686,24 +617,6 @@ fn locked_objects_give_a_lock_timeout_error() {
 // ---------------------------------------------------------------------------------------
 // Secrets.
 
-/// Every member of a saved plan (a zip) as text.
-fn plan_file_text(path: &Path) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist():\n    sys.stdout.write(z.read(n).decode('utf-8', 'replace'))",
-        ])
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| panic!("python3: {e}"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Plans to a file, applies it, shows plan and state, re-plans and destroys, all with
 /// TF_LOG=trace; returns every log, state and plan text with what it is.
 fn traced_lifecycle(ws: &Workspace, env: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -757,13 +670,7 @@ fn secrets_stay_out_of_logs_state_and_plans() {
     ws.write(
         "main.tf",
         &format!(
-            r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-variable "db_password" {{
+            r#"{REQUIRED_PROVIDERS}variable "db_password" {{
   type      = string
   sensitive = true
   ephemeral = true

@@ -4,7 +4,7 @@
 //! All cases run in one Python process (`tests/py/botocore_token.py`), which needs the venv
 //! made by `scripts/install-tools.sh`.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -66,7 +66,7 @@ impl Case {
 }
 
 fn venv_python() -> PathBuf {
-    let py = support::tools_dir().join("venv").join("bin").join("python");
+    let py = support::venv_bin("python");
     if !py.is_file() {
         panic!(
             "{} not found: the botocore comparison needs the test tools.\n\

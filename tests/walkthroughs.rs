@@ -7,7 +7,7 @@
 //! inputs and generated provider block. `fmt -check` / `validate` of every example are in
 //! `tests/examples.rs`.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -17,16 +17,12 @@ use std::process::Command;
 use serde_json::Value as Json;
 use support::moto::{FAKE_CREDS, Moto};
 use support::postgres::{PgCluster, quote_literal};
-use support::{Workspace, repo_root, tools_dir};
+use support::{Workspace, provider_bin, repo_root, tools_dir};
 
 const TF: &str = "1.15.5";
 const ADMIN: &str = "rds_like_admin";
 const ADMIN_PASSWORD: &str = "walkthrough-admin-pw";
 const CLUSTER: &str = "demo-aurora";
-
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
 
 /// Copy the `.tf` files of `from` (and, with `recursive`, its subdirectories) into `to`.
 fn copy_tf(from: &Path, to: &Path, recursive: bool) {
@@ -157,6 +153,20 @@ fn state_resource<'a>(state: &'a Json, address: &str) -> &'a Json {
         .unwrap_or_else(|| panic!("{address} not in terraform show -json"))
 }
 
+/// moto with the walkthroughs' Aurora cluster (IAM auth on); its resource id and endpoint.
+fn aurora_in_moto() -> (Moto, String, String) {
+    let moto = Moto::start();
+    let cluster = moto.create_aurora_cluster(CLUSTER, true);
+    let field = |k: &str| {
+        cluster[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {k}"))
+            .to_string()
+    };
+    let (resource_id, endpoint) = (field("DbClusterResourceId"), field("Endpoint"));
+    (moto, resource_id, endpoint)
+}
+
 fn expected_arn(resource_id: &str, user: &str) -> String {
     format!("arn:aws:rds-db:us-east-1:123456789012:dbuser:{resource_id}/{user}")
 }
@@ -165,12 +175,8 @@ fn expected_arn(resource_id: &str, user: &str) -> String {
 fn quickstart_applies_against_rds_like_postgres_and_moto() {
     let pg = PgCluster::start("15");
     create_shop(&pg);
-    let moto = Moto::start();
-    let cluster = moto.create_aurora_cluster(CLUSTER, true);
-    let resource_id = cluster["DbClusterResourceId"]
-        .as_str()
-        .expect("resource id");
-    let endpoint = cluster["Endpoint"].as_str().expect("endpoint");
+    let (moto, resource_id, endpoint) = aurora_in_moto();
+    let (resource_id, endpoint) = (resource_id.as_str(), endpoint.as_str());
 
     let mut ws = Workspace::new(TF, provider_bin());
     copy_tf(&repo_root().join("examples/quickstart"), ws.path(), false);
@@ -279,12 +285,8 @@ echo "$PGUSER $PGHOST $PGDATABASE $PGSSLMODE $token" >> "$SMOKE_OUT"
 fn aurora_iam_applies_modules_per_workload_with_ephemeral_tokens() {
     let pg = PgCluster::start("17");
     create_shop(&pg);
-    let moto = Moto::start();
-    let cluster = moto.create_aurora_cluster(CLUSTER, true);
-    let resource_id = cluster["DbClusterResourceId"]
-        .as_str()
-        .expect("resource id");
-    let endpoint = cluster["Endpoint"].as_str().expect("endpoint");
+    let (moto, resource_id, endpoint) = aurora_in_moto();
+    let (resource_id, endpoint) = (resource_id.as_str(), endpoint.as_str());
 
     let mut ws = Workspace::new(TF, provider_bin());
     let example = repo_root().join("examples/aurora-iam");

@@ -1,8 +1,10 @@
 //! Acceptance-test harness: runs real Terraform CLIs (installed by `scripts/install-tools.sh`
 //! into `<repo>/.tools/bin/terraform-<version>`) against a throw-away working directory.
 //!
-//! Use from an integration test with `mod support;`. Each test binary only uses part of this
-//! module, hence the `dead_code` allowances.
+//! The one support module of every suite (`mod support;` in tests/integration.rs) and bench
+//! (`#[path = "../tests/support/mod.rs"] mod support;`): Terraform workspaces, provider
+//! configurations, PostgreSQL clusters, moto, fixtures. A bench uses only part of it, hence the
+//! `dead_code` allowances.
 //!
 //! Debugging knobs (environment of `cargo test`):
 //! * `RDSIAM_KEEP_TMP=1`: keep each workspace's temp dir and print its path.
@@ -14,7 +16,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 #[allow(dead_code)]
 pub mod iam_front;
@@ -43,6 +45,11 @@ pub fn tools_dir() -> PathBuf {
     repo_root().join(".tools")
 }
 
+/// `<repo>/.tools/venv/bin/<name>`: python, moto_server, aws (`scripts/install-tools.sh`).
+pub fn venv_bin(name: &str) -> PathBuf {
+    tools_dir().join("venv").join("bin").join(name)
+}
+
 /// Path of the Terraform CLI for `version`; panics with install instructions if missing.
 pub fn terraform(version: &str) -> PathBuf {
     let path = tools_dir().join("bin").join(format!("terraform-{version}"));
@@ -55,6 +62,199 @@ pub fn terraform(version: &str) -> PathBuf {
         );
     }
     path
+}
+
+/// The provider binary Cargo built for this test or bench (under `cargo bench`, the release
+/// build).
+pub fn provider_bin() -> &'static Path {
+    Path::new(PROVIDER_BIN)
+}
+
+/// [`provider_bin`] as a string, for argument lists.
+pub const PROVIDER_BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-rdsiam");
+
+/// The `terraform` block every configuration of the provider starts with, as a literal for
+/// `concat!` in constant configurations (else use [`REQUIRED_PROVIDERS`]).
+#[macro_export]
+macro_rules! required_providers {
+    () => {
+        "terraform {\n  required_providers {\n    rdsiam = { source = \"rdsiam/rdsiam\" }\n  }\n}\n"
+    };
+}
+
+/// `data.rdsiam_policy_document.app`: `app_service` on cluster-ABC123 in eu-west-1, which
+/// needs neither AWS nor a database; a literal for `concat!`.
+#[macro_export]
+macro_rules! app_policy_document {
+    () => {
+        r#"
+data "rdsiam_policy_document" "app" {
+  region      = "eu-west-1"
+  account_id  = "123456789012"
+  resource_id = "cluster-ABC123"
+  db_users    = ["app_service"]
+}
+"#
+    };
+}
+
+/// The `terraform` block every configuration of the provider starts with.
+pub const REQUIRED_PROVIDERS: &str = required_providers!();
+
+/// A `provider "rdsiam"` block whose database nothing listens on (port 1), for configurations
+/// that must fail at plan time, before any connection.
+pub const UNREACHABLE_PROVIDER: &str = r#"provider "rdsiam" {
+  postgres {
+    host     = "localhost"
+    port     = 1
+    username = "nobody"
+  }
+}
+"#;
+
+/// `plan` of [`REQUIRED_PROVIDERS`] and `config` on the newest Terraform, which must fail; its
+/// output.
+#[track_caller]
+pub fn failed_plan(config: &str) -> Output {
+    let ws = Workspace::new(TF_VERSIONS[0], provider_bin());
+    ws.write("main.tf", &format!("{REQUIRED_PROVIDERS}{config}"));
+    ws.fails(&["plan"])
+}
+
+/// [`REQUIRED_PROVIDERS`] and a `provider "rdsiam"` block: an `aws { region }` block unless
+/// `region` is empty, then a `postgres` block of the (indented) lines `postgres`.
+pub fn provider_config(region: &str, postgres: &str) -> String {
+    let aws = if region.is_empty() {
+        String::new()
+    } else {
+        format!("  aws {{\n    region = {}\n  }}\n", hcl(region))
+    };
+    format!(
+        "{REQUIRED_PROVIDERS}provider \"rdsiam\" {{\n{aws}  postgres {{\n{postgres}\n  }}\n}}\n"
+    )
+}
+
+/// `users` `rdsiam_postgres_user.u` named by the HCL expression `name` (of the index `i`), each
+/// with four grants on database `db`: CONNECT, USAGE on schema public, SELECT on every table
+/// of public and INSERT, UPDATE on t1 and t2 (with tables t1-t3: 7 table privileges a user).
+pub fn users_with_four_grants(users: usize, name: &str, db: &str) -> String {
+    format!(
+        r#"locals {{
+  users = [for i in range({users}) : {name}]
+}}
+resource "rdsiam_postgres_user" "u" {{
+  for_each = toset(local.users)
+  name     = each.value
+}}
+resource "rdsiam_postgres_grant" "connect" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "database"
+  privileges  = ["CONNECT"]
+}}
+resource "rdsiam_postgres_grant" "usage" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "schema"
+  schema      = "public"
+  privileges  = ["USAGE"]
+}}
+resource "rdsiam_postgres_grant" "read" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "table"
+  schema      = "public"
+  privileges  = ["SELECT"]
+}}
+resource "rdsiam_postgres_grant" "write" {{
+  for_each    = rdsiam_postgres_user.u
+  role        = each.value.name
+  database    = {db}
+  object_type = "table"
+  schema      = "public"
+  objects     = ["t1", "t2"]
+  privileges  = ["INSERT", "UPDATE"]
+}}
+"#,
+        db = hcl(db),
+    )
+}
+
+/// Every member of a saved plan (a zip) as text, to search for secrets.
+pub fn plan_file_text(path: &Path) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist():\n    sys.stdout.write(z.read(n).decode('utf-8', 'replace'))",
+        ])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Copies the tree `from` to `to`, leaving out every entry whose file name `skip` is true for.
+pub fn copy_dir(from: &Path, to: &Path, skip: &dyn Fn(&str) -> bool) {
+    fs::create_dir_all(to).expect("mkdir");
+    for e in fs::read_dir(from).expect("read_dir").flatten() {
+        if skip(&e.file_name().to_string_lossy()) {
+            continue;
+        }
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest, skip);
+        } else {
+            fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+}
+
+/// Kills the child however the test ends.
+pub struct Reap(pub Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether a bench runs in full (`cargo bench` passes `--bench`) rather than as the quick check
+/// `cargo test --all-targets` runs.
+pub fn full_bench() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// Prints a bench's verdict, `PASS: <claim> (<seconds> s in all)` or `FAIL: …`; returns `pass`.
+pub fn verdict(pass: bool, claim: &str, started: std::time::Instant) -> bool {
+    println!(
+        "\n{}: {claim} ({:.1} s in all)",
+        if pass { "PASS" } else { "FAIL" },
+        started.elapsed().as_secs_f64()
+    );
+    pass
+}
+
+/// A bench's size: the positive number in the environment variable `var`, else `full` for a
+/// [`full_bench`] and `quick` for the quick check.
+pub fn bench_size(var: &str, full: usize, quick: usize) -> usize {
+    match std::env::var(var) {
+        Ok(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| panic!("{var}={v:?} is not a positive number")),
+        Err(_) if full_bench() => full,
+        Err(_) => quick,
+    }
 }
 
 /// Result of one Terraform run.
@@ -99,6 +299,50 @@ impl Output {
         self
     }
 
+    /// [`combined`](Self::combined) with every run of white space folded to one space:
+    /// Terraform wraps long diagnostics.
+    pub fn words(&self) -> String {
+        self.combined()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Panics (with the full output) naming the first of `needles` that stdout followed by
+    /// stderr lacks.
+    #[track_caller]
+    pub fn assert_mentions(&self, needles: &[&str]) -> &Self {
+        self.assert_all_in(&self.combined(), needles)
+    }
+
+    /// [`assert_mentions`](Self::assert_mentions) on [`words`](Self::words).
+    #[track_caller]
+    pub fn assert_mentions_words(&self, needles: &[&str]) -> &Self {
+        self.assert_all_in(&self.words(), needles)
+    }
+
+    #[track_caller]
+    fn assert_all_in(&self, text: &str, needles: &[&str]) -> &Self {
+        if let Some(needle) = needles.iter().find(|n| !text.contains(**n)) {
+            panic!("{needle:?} missing from the output\n{self}");
+        }
+        self
+    }
+
+    /// Unless the exit code is one of `ok`: prints the output and returns the problem for a
+    /// bench to report.
+    pub fn unexpected_exit(&self, ok: &[i32]) -> Option<String> {
+        if ok.contains(&self.code) {
+            return None;
+        }
+        eprintln!("{self}");
+        Some(format!(
+            "terraform {} exited with {} (expected {ok:?}; output above)",
+            self.args.join(" "),
+            self.code
+        ))
+    }
+
     /// Panics unless stdout or stderr contains `needle`.
     #[track_caller]
     pub fn assert_contains(&self, needle: &str) -> &Self {
@@ -132,8 +376,8 @@ pub struct Workspace {
     env: Vec<(String, String)>,
 }
 
-/// Quote a string as an HCL string literal.
-fn hcl_str(s: &str) -> String {
+/// `s` as an HCL string literal (`${`/`%{` escaped, so it is never a template).
+pub fn hcl(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     let mut chars = s.chars().peekable();
@@ -217,8 +461,8 @@ impl Workspace {
             .expect("provider binary has a parent directory");
         let cfg = format!(
             "provider_installation {{\n  dev_overrides {{\n    {} = {}\n  }}\n  direct {{}}\n}}\n",
-            hcl_str(PROVIDER_SOURCE),
-            hcl_str(&bin_dir.to_string_lossy()),
+            hcl(PROVIDER_SOURCE),
+            hcl(&bin_dir.to_string_lossy()),
         );
         Self::from_parts(dir, tf, tf_version, &cfg)
     }
@@ -248,9 +492,9 @@ impl Workspace {
         }
         let cfg = format!(
             "provider_installation {{\n  filesystem_mirror {{\n    path    = {}\n    include = [{}]\n  }}\n  direct {{\n    exclude = [{}]\n  }}\n}}\n",
-            hcl_str(&mirror.to_string_lossy()),
-            hcl_str(PROVIDER_SOURCE),
-            hcl_str(PROVIDER_SOURCE),
+            hcl(&mirror.to_string_lossy()),
+            hcl(PROVIDER_SOURCE),
+            hcl(PROVIDER_SOURCE),
         );
         // `mirror/` is a subdirectory: Terraform only loads `*.tf`/`*.tf.json` from the top level.
         Self::from_parts(dir, tf, tf_version, &cfg)
@@ -273,6 +517,22 @@ impl Workspace {
     pub fn set_env(&mut self, key: &str, value: &str) -> &mut Self {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Static AWS credentials for every later run, and no other source of them (no instance
+    /// metadata, config or credentials file).
+    pub fn set_aws_credentials(&mut self, key_id: &str, secret: &str, session: &str) -> &mut Self {
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", key_id),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+            ("AWS_SESSION_TOKEN", session),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ] {
+            self.set_env(k, v);
+        }
         self
     }
 
@@ -419,6 +679,39 @@ impl Workspace {
         }
     }
 
+    /// `plan -out=<plan_file>` (which must succeed), then each planned resource's address and
+    /// actions from `show -json <plan_file>`.
+    pub fn plan_actions(&self, plan_file: &str) -> Vec<(String, Vec<String>)> {
+        self.ok(&["plan", &format!("-out={plan_file}")]);
+        let out = self.tf(&["show", "-json", plan_file]);
+        let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        plan["resource_changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["address"].as_str().unwrap_or_default().to_string(),
+                    r["change"]["actions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_str().map(str::to_string))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// The actions of `address` in a [`plan_actions`](Self::plan_actions) result (none if absent).
+    pub fn actions_of(planned: &[(String, Vec<String>)], address: &str) -> Vec<String> {
+        planned
+            .iter()
+            .find(|(a, _)| a == address)
+            .map(|(_, actions)| actions.clone())
+            .unwrap_or_default()
+    }
+
     /// `terraform output -json`, parsed.
     #[track_caller]
     pub fn output_json(&self) -> serde_json::Value {
@@ -436,36 +729,64 @@ impl Workspace {
     }
 }
 
-/// The IAM token the provider mints for `user` at `localhost:port` from these fixed test
-/// credentials with `RDSIAM_TEST_SIGNING_TIME=signing_time`. Set as a local server's password,
-/// it lets the provider's `iam_auth` login succeed, standing in for RDS's token check.
-pub fn fixed_iam_token(
-    access_key: &str,
-    secret_key: &str,
-    session_token: Option<&str>,
-    port: u16,
-    user: &str,
-    region: &str,
-    signing_time: u64,
-) -> String {
-    use terraform_provider_rdsiam::aws::token;
-    let creds = aws_credential_types::Credentials::new(
-        access_key,
-        secret_key,
-        session_token.map(str::to_string),
-        None,
-        "test",
-    );
-    token::generate(
-        &creds,
-        &token::TokenRequest {
-            hostname: "localhost",
-            port,
-            username: user,
-            region,
-            expires_in: token::MAX_EXPIRES_IN,
-        },
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(signing_time),
-    )
-    .unwrap_or_else(|e| panic!("mint the token for {user}: {e}"))
+/// Fixed AWS credentials and signing time (`RDSIAM_TEST_SIGNING_TIME`), with which the provider
+/// mints a token known in advance. Set as a local server's password, that token lets the
+/// provider's `iam_auth` login succeed, standing in for RDS's token check.
+#[derive(Clone, Copy, Debug)]
+pub struct FixedIam<'a> {
+    pub access_key: &'a str,
+    pub secret_key: &'a str,
+    pub session_token: &'a str,
+    pub region: &'a str,
+    pub signing_time: u64,
+}
+
+impl FixedIam<'static> {
+    /// The example credentials of the IAM benches and tests (valid nowhere).
+    pub const EXAMPLE: FixedIam<'static> = FixedIam {
+        access_key: "AKIDEXAMPLE",
+        secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        session_token: "FwoGZXIvYXdzEBYaDH+abc/def==",
+        region: "eu-west-1",
+        signing_time: 1_790_000_000,
+    };
+}
+
+impl FixedIam<'_> {
+    /// The token the provider mints for `user` at `localhost:port`.
+    pub fn token(&self, port: u16, user: &str) -> String {
+        use terraform_provider_rdsiam::aws::token;
+        let creds = aws_credential_types::Credentials::new(
+            self.access_key,
+            self.secret_key,
+            Some(self.session_token.to_string()),
+            None,
+            "test",
+        );
+        token::generate(
+            &creds,
+            &token::TokenRequest {
+                hostname: "localhost",
+                port,
+                username: user,
+                region: self.region,
+                expires_in: token::MAX_EXPIRES_IN,
+            },
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.signing_time),
+        )
+        .unwrap_or_else(|e| panic!("mint the token for {user}: {e}"))
+    }
+
+    /// Gives `ws`'s runs these credentials and signing time (and no instance metadata).
+    pub fn set_env(&self, ws: &mut Workspace) {
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", self.access_key),
+            ("AWS_SECRET_ACCESS_KEY", self.secret_key),
+            ("AWS_SESSION_TOKEN", self.session_token),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("RDSIAM_TEST_SIGNING_TIME", &self.signing_time.to_string()),
+        ] {
+            ws.set_env(k, v);
+        }
+    }
 }

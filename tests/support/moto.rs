@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use super::{Output, Workspace, tools_dir};
+use super::{Output, Workspace, venv_bin};
 
 /// The account moto puts resources in unless credentials from another account are used.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -29,10 +29,6 @@ pub const FAKE_CREDS: &[(&str, &str)] = &[
     ("AWS_SESSION_TOKEN", "testing"),
     ("AWS_EC2_METADATA_DISABLED", "true"),
 ];
-
-fn venv_bin(name: &str) -> PathBuf {
-    tools_dir().join("venv").join("bin").join(name)
-}
 
 pub struct Moto {
     child: Child,

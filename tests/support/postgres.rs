@@ -33,6 +33,99 @@ pub const PG_MAJORS: &[&str] = &["15", "17"];
 pub const BASE_DIR: &str = "/tmp/rdsiam-pg";
 /// The bootstrap superuser created by initdb.
 const SUPERUSER: &str = "postgres";
+/// The RDS-like master user the acceptance tests create with
+/// [`PgCluster::make_rds_like_admin`] and log in as with [`Admin::RdsLike`].
+pub const RDS_ADMIN: &str = "rds_like_admin";
+/// [`RDS_ADMIN`]'s password.
+pub const RDS_ADMIN_PASSWORD: &str = "rds-like-admin-pw";
+
+/// The two kinds of admin the provider logs in as: the cluster's superuser, or an RDS-like
+/// master user (CREATEROLE, not a superuser, not a usable member of `rds_iam`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admin {
+    Superuser,
+    RdsLike,
+}
+
+/// The user and password the provider logs in with.
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
+/// The application_name the provider's connections carry (src/pg/connect.rs).
+pub const PROVIDER_APP: &str = "terraform-provider-rdsiam";
+
+/// The provider's SQL statements in a slice of the server log, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Statements {
+    pub total: usize,
+    /// Catalog snapshot loads.
+    pub snapshots: usize,
+    /// `rdsiam_postgres_user` reads: one query per user, not snapshot-backed.
+    pub user_reads: usize,
+}
+
+impl Statements {
+    /// Counts the statements of connections named [`PROVIDER_APP`] in `log`, a server log
+    /// written with `log_statement = 'all'` and `log_line_prefix` ending in `app=%a `.
+    pub fn count(log: &str) -> Statements {
+        use terraform_provider_rdsiam::pg::catalog::SNAPSHOT_MARKER;
+        let app = format!("app={PROVIDER_APP} ");
+        let snapshot = SNAPSHOT_MARKER
+            .trim_start_matches("/* ")
+            .trim_end_matches(" */");
+        let mut c = Statements::default();
+        for line in log.lines().filter(|l| l.contains(&app)) {
+            let Some((_, msg)) = line.split_once("LOG:  ") else {
+                continue;
+            };
+            // Simple protocol: "statement: …"; extended protocol: "execute <name>: …".
+            if !(msg.starts_with("statement: ") || msg.starts_with("execute ")) {
+                continue;
+            }
+            c.total += 1;
+            if msg.contains(snapshot) {
+                c.snapshots += 1;
+            } else if msg.contains("rolconnlimit") {
+                c.user_reads += 1;
+            }
+        }
+        c
+    }
+
+    /// Neither snapshots nor user reads (version checks and the like).
+    pub fn other(&self) -> usize {
+        self.total - self.snapshots - self.user_reads
+    }
+
+    /// Everything but the users' reads.
+    pub fn grant_side(&self) -> usize {
+        self.total - self.user_reads
+    }
+}
+
+/// [`super::provider_config`] logging in to `pg` as `user` with verify-full TLS against the
+/// cluster's CA; `extra` are more (indented) lines of the `postgres` block.
+pub fn provider_block(pg: &PgCluster, user: &str, extra: &str) -> String {
+    provider_block_aws(pg, "", user, extra)
+}
+
+/// [`provider_block`] with an `aws { region }` block unless `region` is empty (for `iam_auth`).
+pub fn provider_block_aws(pg: &PgCluster, region: &str, user: &str, extra: &str) -> String {
+    let hcl = super::hcl;
+    super::provider_config(
+        region,
+        &format!(
+            "    host        = \"localhost\"\n    port        = {port}\n    username    = {user}\n    \
+             sslmode     = \"verify-full\"\n    sslrootcert = {ca}\n{extra}",
+            port = pg.port(),
+            user = hcl(user),
+            ca = hcl(&pg.ca_path().to_string_lossy()),
+        ),
+    )
+}
+
 /// OS user the server runs as when the tests run as root.
 const OS_USER: &str = "postgres";
 
@@ -51,17 +144,21 @@ pub struct PgCluster {
     admin_lock: Mutex<()>,
 }
 
-/// The cluster of `major` shared by every test of this test binary, started on first use.
+/// The cluster of `major` shared by every test of the calling source file (one suite),
+/// started on first use. Per file, not per process: the suites are modules of one test binary
+/// and use the same database and role names, so each keeps the cluster it had as a binary.
 ///
 /// Tests run in parallel against it: use role and database names unique to the test (e.g.
 /// prefixed with the test name) and drop what you create. Never dropped: the postmaster stops
 /// when the test process exits (see the module docs).
+#[track_caller]
 pub fn shared(major: &str) -> &'static PgCluster {
-    type Cells = Mutex<HashMap<String, &'static OnceLock<PgCluster>>>;
+    type Cells = Mutex<HashMap<(&'static str, String), &'static OnceLock<PgCluster>>>;
     static CELLS: OnceLock<Cells> = OnceLock::new();
+    let suite = std::panic::Location::caller().file();
     let cell = {
         let mut map = lock(CELLS.get_or_init(Default::default));
-        *map.entry(major.to_string())
+        *map.entry((suite, major.to_string()))
             .or_insert_with(|| Box::leak(Box::new(OnceLock::new())))
     };
     // Outside the map lock: different majors start in parallel.
@@ -93,7 +190,7 @@ pub fn bin_dir(major: &str) -> PathBuf {
 }
 
 /// The psql client: Debian's (any major talks to every server major), else `psql` on PATH.
-fn psql_bin() -> PathBuf {
+pub fn psql_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let mut found: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
@@ -602,6 +699,20 @@ impl PgCluster {
         Ok(client)
     }
 
+    /// How the provider logs in as `admin`. Creates [`RDS_ADMIN`] (and `rds_iam`,
+    /// `rds_superuser`, which the superuser case needs too) either way.
+    pub fn login(&self, admin: Admin) -> Login {
+        self.make_rds_like_admin(RDS_ADMIN, RDS_ADMIN_PASSWORD);
+        let (user, password) = match admin {
+            Admin::Superuser => self.superuser(),
+            Admin::RdsLike => (RDS_ADMIN, RDS_ADMIN_PASSWORD),
+        };
+        Login {
+            user: user.to_string(),
+            password: password.to_string(),
+        }
+    }
+
     /// Create (idempotently) an RDS-like master user `name`: LOGIN, CREATEROLE, CREATEDB, not a
     /// superuser, member of the NOLOGIN group `rds_superuser`; also creates the NOLOGIN role
     /// `rds_iam`. On 16+ (where CREATEROLE may only grant roles held WITH ADMIN OPTION) it holds
@@ -679,6 +790,18 @@ impl PgCluster {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// Panics listing the [`roles`](Self::roles) left in the cluster but those `kept` allows:
+    /// tests drop the roles they create.
+    #[track_caller]
+    pub fn assert_no_roles_left(&self, kept: impl Fn(&str) -> bool) {
+        let left: Vec<String> = self.roles().into_iter().filter(|r| !kept(r)).collect();
+        assert!(
+            left.is_empty(),
+            "pg{}: roles left behind: {left:?}",
+            self.major
+        );
     }
 
     /// `pg_ctl restart -m fast`: SIGINT (sessions end, open transactions roll back, a
