@@ -264,7 +264,7 @@ fn resources() -> &'static [Arc<dyn Resource>] {
         vec![
             Arc::new(Managed::new(PostgresUser, pg.clone())),
             Arc::new(PostgresGrant::new(pg.clone())),
-            Arc::new(PostgresDefaultPrivileges { pg }),
+            Arc::new(Managed::new(PostgresDefaultPrivileges, pg)),
         ]
     })
 }

@@ -223,11 +223,10 @@ impl Provider for RdsIam {
             Arc::new(crate::resources::postgres_grant::PostgresGrant::new(
                 self.state.clone(),
             )),
-            Arc::new(
-                crate::resources::postgres_default_privileges::PostgresDefaultPrivileges {
-                    pg: self.state.clone(),
-                },
-            ),
+            Arc::new(Managed::new(
+                crate::resources::postgres_default_privileges::PostgresDefaultPrivileges,
+                self.state.clone(),
+            )),
         ]
     }
 

@@ -9,26 +9,27 @@
 //! (`|SELECT,INSERT` or `|ALL`) imports exactly those privileges, to match a configuration.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
 use crate::pg::ident::{quote_ident, validate_name};
-use crate::pg::{Pg, PgError, PgSource};
+use crate::pg::row::col;
+use crate::pg::{Pg, PgError};
 use crate::resources::import_id::{decode_field, encode_field};
-use crate::resources::pg_unavailable;
+use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
 use crate::tfplugin::{
-    ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
-    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
+    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator, Value,
 };
+use crate::validators::pg_name;
 
-pub struct PostgresDefaultPrivileges {
-    pub pg: Arc<dyn PgSource>,
-}
+pub struct PostgresDefaultPrivileges;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ObjectType {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectType {
     Tables,
     Sequences,
     Functions,
@@ -36,142 +37,90 @@ enum ObjectType {
     Schemas,
 }
 
-const OBJECT_TYPES: &[&str] = &["tables", "sequences", "functions", "types", "schemas"];
-
 impl ObjectType {
+    const ALL: [ObjectType; 5] = [
+        ObjectType::Tables,
+        ObjectType::Sequences,
+        ObjectType::Functions,
+        ObjectType::Types,
+        ObjectType::Schemas,
+    ];
+
+    /// The configuration's name (as serde spells it), `pg_default_acl.defaclobjtype`, and what
+    /// `ALL` means up to PostgreSQL 16.
+    fn info(self) -> (&'static str, &'static str, &'static [&'static str]) {
+        const TABLES: &[&str] = &[
+            "SELECT",
+            "INSERT",
+            "UPDATE",
+            "DELETE",
+            "TRUNCATE",
+            "REFERENCES",
+            "TRIGGER",
+        ];
+        match self {
+            ObjectType::Tables => ("tables", "r", TABLES),
+            ObjectType::Sequences => ("sequences", "S", &["USAGE", "SELECT", "UPDATE"]),
+            ObjectType::Functions => ("functions", "f", &["EXECUTE"]),
+            ObjectType::Types => ("types", "T", &["USAGE"]),
+            ObjectType::Schemas => ("schemas", "n", &["USAGE", "CREATE"]),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        self.info().0
+    }
+
     fn parse(s: &str) -> Option<ObjectType> {
-        Some(match s {
-            "tables" => ObjectType::Tables,
-            "sequences" => ObjectType::Sequences,
-            "functions" => ObjectType::Functions,
-            "types" => ObjectType::Types,
-            "schemas" => ObjectType::Schemas,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
-    fn sql(self) -> &'static str {
-        match self {
-            ObjectType::Tables => "TABLES",
-            ObjectType::Sequences => "SEQUENCES",
-            ObjectType::Functions => "FUNCTIONS",
-            ObjectType::Types => "TYPES",
-            ObjectType::Schemas => "SCHEMAS",
-        }
-    }
-
-    /// `pg_default_acl.defaclobjtype`.
-    fn defacl_char(self) -> &'static str {
-        match self {
-            ObjectType::Tables => "r",
-            ObjectType::Sequences => "S",
-            ObjectType::Functions => "f",
-            ObjectType::Types => "T",
-            ObjectType::Schemas => "n",
-        }
+    /// "tables, sequences, functions, types, schemas"
+    fn names() -> String {
+        Self::ALL.map(ObjectType::name).join(", ")
     }
 
     /// What `ALL` means on a server of `major`: PostgreSQL 17 added MAINTAIN on tables.
     fn privileges(self, major: u32) -> Vec<&'static str> {
-        match self {
-            ObjectType::Tables => {
-                let mut p = vec![
-                    "SELECT",
-                    "INSERT",
-                    "UPDATE",
-                    "DELETE",
-                    "TRUNCATE",
-                    "REFERENCES",
-                    "TRIGGER",
-                ];
-                if major >= 17 {
-                    p.push("MAINTAIN");
-                }
-                p
-            }
-            ObjectType::Sequences => vec!["USAGE", "SELECT", "UPDATE"],
-            ObjectType::Functions => vec!["EXECUTE"],
-            ObjectType::Types => vec!["USAGE"],
-            ObjectType::Schemas => vec!["USAGE", "CREATE"],
+        let mut p = self.info().2.to_vec();
+        if self == ObjectType::Tables && major >= 17 {
+            p.push("MAINTAIN");
         }
+        p
     }
 }
 
 /// Newest major whose privilege names validation knows.
 const NEWEST_MAJOR: u32 = 17;
 
-/// The resource's desired or recorded state as plain Rust.
-#[derive(Clone, Debug, PartialEq)]
-struct Spec {
+/// The resource's desired or recorded state. `privileges` and `with_grant_option` may be
+/// unknown in a plan: the id does not depend on them, so the plan still shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
     role: String,
     database: String,
     schema: Option<String>,
     owner: String,
-    object_type: String,
+    object_type: ObjectType,
     /// Upper case (validated), `ALL` unexpanded.
-    privileges: Vec<String>,
-    with_grant_option: bool,
+    #[serde(default)]
+    privileges: Maybe<Vec<String>>,
+    #[serde(default)]
+    with_grant_option: Maybe<bool>,
 }
 
 impl Spec {
-    fn from_value(v: &Value) -> Spec {
-        let text = |n: &str| v.get(n).as_str().map(str::to_string);
-        Spec {
-            role: text("role").unwrap_or_default(),
-            database: text("database").unwrap_or_default(),
-            schema: text("schema"),
-            owner: text("owner").unwrap_or_default(),
-            object_type: text("object_type").unwrap_or_default(),
-            privileges: v
-                .get("privileges")
-                .as_list()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|p| p.as_str().map(str::to_string))
-                .collect(),
-            with_grant_option: v.get("with_grant_option").as_bool().unwrap_or(false),
-        }
+    fn privileges(&self) -> &[String] {
+        self.privileges.known().map_or(&[], Vec::as_slice)
     }
 
-    fn to_value(&self) -> Value {
-        Value::object([
-            ("id", Value::string(self.id())),
-            ("role", Value::string(&self.role)),
-            ("database", Value::string(&self.database)),
-            (
-                "schema",
-                self.schema
-                    .clone()
-                    .map(Value::String)
-                    .unwrap_or(Value::Null),
-            ),
-            ("owner", Value::string(&self.owner)),
-            ("object_type", Value::string(&self.object_type)),
-            (
-                "privileges",
-                Value::Set(self.privileges.iter().map(Value::string).collect()),
-            ),
-            ("with_grant_option", Value::bool(self.with_grant_option)),
-        ])
-    }
-
-    fn id(&self) -> String {
-        format_id(&[
-            &self.role,
-            &self.database,
-            self.schema.as_deref().unwrap_or(""),
-            &self.owner,
-            &self.object_type,
-        ])
-    }
-
-    fn kind(&self) -> Option<ObjectType> {
-        ObjectType::parse(&self.object_type)
+    fn grant_option(&self) -> bool {
+        self.with_grant_option.known() == Some(&true)
     }
 
     /// The managed privileges, upper-cased, with ALL expanded for the server.
     fn expanded(&self, major: u32) -> BTreeSet<String> {
-        expand(&self.privileges, self.kind(), major)
+        expand(self.privileges(), self.object_type, major)
     }
 
     fn target(&self) -> String {
@@ -181,19 +130,20 @@ impl Spec {
         };
         format!(
             "{} of {:?} for {:?} ({scope}, database {:?})",
-            self.object_type, self.owner, self.role, self.database
+            self.object_type.name(),
+            self.owner,
+            self.role,
+            self.database
         )
     }
 }
 
-fn expand(privileges: &[String], kind: Option<ObjectType>, major: u32) -> BTreeSet<String> {
+fn expand(privileges: &[String], kind: ObjectType, major: u32) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for p in privileges {
         let p = p.to_ascii_uppercase();
         if p == "ALL" {
-            if let Some(k) = kind {
-                out.extend(k.privileges(major).into_iter().map(str::to_string));
-            }
+            out.extend(kind.privileges(major).into_iter().map(str::to_string));
         } else {
             out.insert(p);
         }
@@ -205,12 +155,18 @@ fn expand(privileges: &[String], kind: Option<ObjectType>, major: u32) -> BTreeS
 
 const ID_FIELDS: usize = 5;
 
-fn format_id(fields: &[&str]) -> String {
-    fields
-        .iter()
-        .map(|f| encode_field(f))
-        .collect::<Vec<_>>()
-        .join("|")
+fn format_id(spec: &Spec) -> String {
+    [
+        &spec.role,
+        &spec.database,
+        spec.schema.as_deref().unwrap_or(""),
+        &spec.owner,
+        spec.object_type.name(),
+    ]
+    .iter()
+    .map(|f| encode_field(f))
+    .collect::<Vec<_>>()
+    .join("|")
 }
 
 const ID_HELP: &str = "The ID is `role|database|schema|owner|object_type`, optionally followed \
@@ -247,21 +203,23 @@ fn parse_id(id: &str) -> Result<Spec, String> {
     if !schema.is_empty() {
         validate_name(&schema).map_err(|e| format!("schema {schema:?} {e}. {ID_HELP}"))?;
     }
-    if ObjectType::parse(&object_type).is_none() {
+    let Some(kind) = ObjectType::parse(&object_type) else {
         return Err(format!(
             "object_type {object_type:?} is not one of {}. {ID_HELP}",
-            OBJECT_TYPES.join(", ")
+            ObjectType::names()
         ));
-    }
+    };
     if !privileges.is_empty() {
         // The same rules as the configuration.
-        let d = validate_config(&Value::object([
+        let v = Value::object([
             ("object_type", Value::string(&object_type)),
             (
                 "privileges",
                 Value::Set(privileges.iter().map(Value::string).collect()),
             ),
-        ]));
+        ]);
+        let mut d = PostgresDefaultPrivileges::validate(&v);
+        d.extend(PostgresDefaultPrivileges::schema().validate(&v));
         if let Some(e) = d.0.first() {
             return Err(format!("privileges field: {}. {ID_HELP}", e.detail));
         }
@@ -271,9 +229,9 @@ fn parse_id(id: &str) -> Result<Spec, String> {
         database,
         schema: (!schema.is_empty()).then_some(schema),
         owner,
-        object_type,
-        privileges,
-        with_grant_option: false,
+        object_type: kind,
+        privileges: Maybe::Known(privileges),
+        with_grant_option: Maybe::Known(false),
     })
 }
 
@@ -304,23 +262,20 @@ const OBSERVE: &str = "SELECT current_setting('server_version_num')::int4, \
            AND d.defaclnamespace = coalesce((SELECT oid FROM pg_namespace WHERE nspname = $3::text), 0) \
            AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = $2::text)), '{}')::text[]";
 
-fn decode_err(e: &tokio_postgres::Error) -> PgError {
-    PgError {
-        message: format!("unexpected catalog row: {e}"),
+/// The one row a catalog query returns.
+fn one_row<'a>(rows: &'a [Row], what: &str) -> Result<&'a Row, PgError> {
+    rows.first().ok_or_else(|| PgError {
+        message: format!("the {what} query returned no row"),
         code: None,
-    }
+    })
 }
 
-/// Connection errors carry no SQLSTATE field, only the text.
-fn database_missing(e: &PgError) -> bool {
-    e.is(&SqlState::INVALID_CATALOG_NAME) || e.message.contains("SQLSTATE 3D000")
+/// The server major from `server_version_num` in column `i`.
+fn major(row: &Row, i: usize) -> Result<u32, PgError> {
+    Ok(u32::try_from(col::<i32>(row, i)? / 10000).unwrap_or(0))
 }
 
 async fn observe(pg: &Pg, spec: &Spec) -> Result<Observed, PgError> {
-    let kind = spec.kind().ok_or_else(|| PgError {
-        message: format!("unknown object_type {:?}", spec.object_type),
-        code: None,
-    })?;
     let rows = pg
         .query(
             Some(&spec.database),
@@ -329,30 +284,24 @@ async fn observe(pg: &Pg, spec: &Spec) -> Result<Observed, PgError> {
                 &spec.owner,
                 &spec.role,
                 &spec.schema.as_deref(),
-                &kind.defacl_char(),
+                &spec.object_type.info().1,
             ],
         )
         .await?;
-    let row = rows.first().ok_or_else(|| PgError {
-        message: "the catalog query returned no row".into(),
-        code: None,
-    })?;
-    let version: i32 = row.try_get(0).map_err(|e| decode_err(&e))?;
-    let entries: Vec<String> = row.try_get(4).map_err(|e| decode_err(&e))?;
+    let row = one_row(&rows, "catalog")?;
     let mut held = BTreeMap::new();
-    for e in entries {
+    for e in col::<Vec<String>>(row, 4)? {
         let (p, grantable) = match e.strip_suffix('*') {
             Some(p) => (p.to_string(), true),
             None => (e, false),
         };
-        let g = held.entry(p).or_insert(false);
-        *g |= grantable;
+        *held.entry(p).or_insert(false) |= grantable;
     }
     Ok(Observed {
-        major: u32::try_from(version / 10000).unwrap_or(0),
-        owner_exists: row.try_get(1).map_err(|e| decode_err(&e))?,
-        role_exists: row.try_get(2).map_err(|e| decode_err(&e))?,
-        schema_exists: row.try_get(3).map_err(|e| decode_err(&e))?,
+        major: major(row, 0)?,
+        owner_exists: col(row, 1)?,
+        role_exists: col(row, 2)?,
+        schema_exists: col(row, 3)?,
         held,
     })
 }
@@ -360,6 +309,20 @@ async fn observe(pg: &Pg, spec: &Spec) -> Result<Observed, PgError> {
 impl Observed {
     fn exists(&self) -> bool {
         self.owner_exists && self.role_exists && self.schema_exists
+    }
+
+    /// The missing objects: (attribute, kind, name).
+    fn absent<'a>(&self, spec: &'a Spec) -> Vec<(&'static str, &'static str, &'a str)> {
+        let schema = spec.schema.as_deref().unwrap_or("");
+        [
+            (self.owner_exists, "owner", "Role", spec.owner.as_str()),
+            (self.role_exists, "role", "Role", spec.role.as_str()),
+            (self.schema_exists, "schema", "Schema", schema),
+        ]
+        .into_iter()
+        .filter(|x| !x.0)
+        .map(|(_, attr, what, name)| (attr, what, name))
+        .collect()
     }
 
     fn holds(&self, privilege: &str, with_grant_option: bool) -> bool {
@@ -372,19 +335,18 @@ impl Observed {
 /// The state as the database sees it: each recorded privilege kept only while held (ALL only
 /// while its whole expansion is), spelled as recorded.
 fn observed_spec(recorded: &Spec, o: &Observed) -> Spec {
-    let kind = recorded.kind();
     let privileges = recorded
-        .privileges
+        .privileges()
         .iter()
         .filter(|p| {
-            expand(std::slice::from_ref(*p), kind, o.major)
+            expand(std::slice::from_ref(*p), recorded.object_type, o.major)
                 .iter()
-                .all(|x| o.holds(x, recorded.with_grant_option))
+                .all(|x| o.holds(x, recorded.grant_option()))
         })
         .cloned()
         .collect();
     Spec {
-        privileges,
+        privileges: Maybe::Known(privileges),
         ..recorded.clone()
     }
 }
@@ -393,21 +355,18 @@ fn observed_spec(recorded: &Spec, o: &Observed) -> Spec {
 /// grantee holds, as `ALL` when that is everything a type with several privileges offers.
 /// `with_grant_option` is true when every imported privilege carries it.
 fn imported_spec(target: &Spec, o: &Observed) -> Result<Spec, String> {
-    let privileges = if target.privileges.is_empty() {
-        let all = target
-            .kind()
-            .map(|k| k.privileges(o.major))
-            .unwrap_or_default();
+    let privileges = if target.privileges().is_empty() {
+        let all = target.object_type.privileges(o.major);
         if all.len() > 1 && all.iter().all(|p| o.held.contains_key(*p)) {
             vec!["ALL".to_string()]
         } else {
             o.held.keys().cloned().collect()
         }
     } else {
-        target.privileges.clone()
+        target.privileges().to_vec()
     };
     let spec = Spec {
-        privileges,
+        privileges: Maybe::Known(privileges),
         ..target.clone()
     };
     let expanded = spec.expanded(o.major);
@@ -428,37 +387,28 @@ fn imported_spec(target: &Spec, o: &Observed) -> Result<Spec, String> {
         ));
     }
     Ok(Spec {
-        with_grant_option: expanded.iter().all(|p| o.holds(p, true)),
+        with_grant_option: Maybe::Known(expanded.iter().all(|p| o.holds(p, true))),
         ..spec
     })
 }
 
 // ---- SQL ----
 
-fn prefix(spec: &Spec) -> String {
-    let mut s = format!(
-        "ALTER DEFAULT PRIVILEGES FOR ROLE {}",
-        quote_ident(&spec.owner)
-    );
-    if let Some(schema) = &spec.schema {
-        s.push_str(&format!(" IN SCHEMA {}", quote_ident(schema)));
-    }
-    s
-}
-
-fn privilege_list(p: &BTreeSet<String>) -> String {
-    // Only names from the validated list reach here; never identifiers.
-    p.iter().cloned().collect::<Vec<_>>().join(", ")
-}
-
-fn grant_sql(spec: &Spec, privileges: &BTreeSet<String>, kind: ObjectType) -> String {
+/// `GRANT … TO role` or `REVOKE [GRANT OPTION FOR] … FROM role` for the spec's entry. Only
+/// names from the validated privilege list reach `privileges`, never identifiers.
+fn acl_sql(spec: &Spec, verb: &str, privileges: &BTreeSet<String>) -> String {
+    let grant = verb == "GRANT";
     format!(
-        "{} GRANT {} ON {} TO {}{}",
-        prefix(spec),
-        privilege_list(privileges),
-        kind.sql(),
+        "ALTER DEFAULT PRIVILEGES FOR ROLE {}{} {verb} {} ON {} {} {}{}",
+        quote_ident(&spec.owner),
+        spec.schema
+            .as_ref()
+            .map_or(String::new(), |s| format!(" IN SCHEMA {}", quote_ident(s))),
+        privileges.iter().cloned().collect::<Vec<_>>().join(", "),
+        spec.object_type.name().to_ascii_uppercase(),
+        if grant { "TO" } else { "FROM" },
         quote_ident(&spec.role),
-        if spec.with_grant_option {
+        if grant && spec.grant_option() {
             " WITH GRANT OPTION"
         } else {
             ""
@@ -466,60 +416,37 @@ fn grant_sql(spec: &Spec, privileges: &BTreeSet<String>, kind: ObjectType) -> St
     )
 }
 
-fn revoke_sql(
-    spec: &Spec,
-    privileges: &BTreeSet<String>,
-    kind: ObjectType,
-    grant_option_only: bool,
-) -> String {
-    format!(
-        "{} REVOKE {}{} ON {} FROM {}",
-        prefix(spec),
-        if grant_option_only {
-            "GRANT OPTION FOR "
-        } else {
-            ""
-        },
-        privilege_list(privileges),
-        kind.sql(),
-        quote_ident(&spec.role)
-    )
-}
-
 /// Statements turning `from` (None on create) into `to`, in one transaction. GRANT is
 /// idempotent, so the whole managed set is granted every time: a skipped refresh cannot leave
 /// a privilege missing.
 fn apply_sql(from: Option<&Spec>, to: &Spec, major: u32) -> Vec<String> {
-    let Some(kind) = to.kind() else {
-        return Vec::new();
-    };
     let want = to.expanded(major);
     let mut sql = Vec::new();
     if let Some(from) = from {
         let had = from.expanded(major);
         let dropped: BTreeSet<String> = had.difference(&want).cloned().collect();
         if !dropped.is_empty() {
-            sql.push(revoke_sql(to, &dropped, kind, false));
+            sql.push(acl_sql(to, "REVOKE", &dropped));
         }
-        if from.with_grant_option && !to.with_grant_option {
+        if from.grant_option() && !to.grant_option() {
             let kept: BTreeSet<String> = had.intersection(&want).cloned().collect();
             if !kept.is_empty() {
-                sql.push(revoke_sql(to, &kept, kind, true));
+                sql.push(acl_sql(to, "REVOKE GRANT OPTION FOR", &kept));
             }
         }
     }
     if !want.is_empty() {
-        sql.push(grant_sql(to, &want, kind));
+        sql.push(acl_sql(to, "GRANT", &want));
     }
     sql
 }
 
 fn delete_sql(spec: &Spec, major: u32) -> Vec<String> {
     let privileges = spec.expanded(major);
-    match spec.kind() {
-        Some(kind) if !privileges.is_empty() => vec![revoke_sql(spec, &privileges, kind, false)],
-        _ => Vec::new(),
+    if privileges.is_empty() {
+        return Vec::new();
     }
+    vec![acl_sql(spec, "REVOKE", &privileges)]
 }
 
 // ---- permissions ----
@@ -543,15 +470,11 @@ async fn access(pg: &Pg, spec: &Spec) -> Result<Access, PgError> {
     let rows = pg
         .query(Some(&spec.database), ACCESS, &[&spec.owner])
         .await?;
-    let row = rows.first().ok_or_else(|| PgError {
-        message: "the permission query returned no row".into(),
-        code: None,
-    })?;
-    let version: i32 = row.try_get(1).map_err(|e| decode_err(&e))?;
+    let row = one_row(&rows, "permission")?;
     Ok(Access {
-        me: row.try_get(0).map_err(|e| decode_err(&e))?,
-        major: u32::try_from(version / 10000).unwrap_or(0),
-        can_act_for_owner: row.try_get(2).map_err(|e| decode_err(&e))?,
+        me: col(row, 0)?,
+        major: major(row, 1)?,
+        can_act_for_owner: col(row, 2)?,
     })
 }
 
@@ -619,50 +542,31 @@ async fn preflight(pg: &Pg, spec: &Spec, action: &str) -> Result<u32, Diagnostic
         .await
         .map_err(|e| failed(action, spec, &e))?;
     let mut d = Diagnostics::new();
-    let missing = |what: &str, name: &str| {
-        let place = if what == "Schema" {
+    for (attr, what, name) in o.absent(spec) {
+        let place = if attr == "schema" {
             format!(" in database {:?}", spec.database)
         } else {
             String::new()
         };
-        format!("{what} {name:?} does not exist{place} (names are case-sensitive).")
-    };
-    if !o.owner_exists {
         d.error_at(
-            AttributePath::root("owner"),
-            "Unknown owner",
-            missing("Role", &spec.owner),
+            AttributePath::root(attr),
+            format!("Unknown {attr}"),
+            format!("{what} {name:?} does not exist{place} (names are case-sensitive)."),
         );
     }
-    if !o.role_exists {
-        d.error_at(
-            AttributePath::root("role"),
-            "Unknown role",
-            missing("Role", &spec.role),
-        );
-    }
-    if !o.schema_exists {
-        d.error_at(
-            AttributePath::root("schema"),
-            "Unknown schema",
-            missing("Schema", spec.schema.as_deref().unwrap_or("")),
-        );
-    }
-    if let Some(kind) = spec.kind() {
-        let known = kind.privileges(o.major);
-        for p in spec.expanded(o.major) {
-            if !known.contains(&p.as_str()) {
-                d.error_at(
-                    AttributePath::root("privileges"),
-                    "Privilege not supported by this server",
-                    format!(
-                        "{p} on {} needs a newer PostgreSQL than {}; this server knows {}.",
-                        spec.object_type,
-                        o.major,
-                        known.join(", ")
-                    ),
-                );
-            }
+    let known = spec.object_type.privileges(o.major);
+    for p in spec.expanded(o.major) {
+        if !known.contains(&p.as_str()) {
+            d.error_at(
+                AttributePath::root("privileges"),
+                "Privilege not supported by this server",
+                format!(
+                    "{p} on {} needs a newer PostgreSQL than {}; this server knows {}.",
+                    spec.object_type.name(),
+                    o.major,
+                    known.join(", ")
+                ),
+            );
         }
     }
     if d.has_errors() {
@@ -690,120 +594,49 @@ async fn write(pg: &Pg, spec: &Spec, sql: &[String], action: &str) -> Result<(),
 
 // ---- validation ----
 
-fn validate_name_at(d: &mut Diagnostics, config: &Value, attr: &str) {
-    if let Some(s) = config.get(attr).as_str()
-        && let Err(e) = validate_name(s)
-    {
-        d.error_at(
-            AttributePath::root(attr),
-            format!("Invalid {attr}"),
-            format!("{s:?} {e}"),
-        );
-    }
+/// Single-attribute checks live in the schema; what needs `object_type` or the whole list of
+/// privileges (for the element path) is checked here.
+fn not_public() -> Validator {
+    Validator::string(|r| {
+        if r.eq_ignore_ascii_case("public") {
+            Err(
+                "PUBLIC is not supported as a grantee: default privileges here are for a role."
+                    .into(),
+            )
+        } else {
+            Ok(())
+        }
+    })
 }
 
-fn validate_config(config: &Value) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    for attr in ["role", "database", "schema", "owner"] {
-        validate_name_at(&mut d, config, attr);
-    }
-    let role = config.get("role").as_str();
-    if let Some(r) = role
-        && r.eq_ignore_ascii_case("public")
-    {
-        d.error_at(
-            AttributePath::root("role"),
-            "Invalid role",
-            "PUBLIC is not supported as a grantee: default privileges here are for a role.",
-        );
-    }
-    if role.is_some() && role == config.get("owner").as_str() {
-        d.error_at(
-            AttributePath::root("role"),
-            "Invalid role",
-            "role and owner are the same: an owner already holds every privilege on its own objects, and destroying this resource would revoke them.",
-        );
-    }
-    let object_type = config.get("object_type");
-    let kind = object_type.as_str().and_then(ObjectType::parse);
-    if let Some(t) = object_type.as_str()
-        && kind.is_none()
-    {
-        d.error_at(
-            AttributePath::root("object_type"),
-            "Invalid object_type",
-            format!("{t:?} is not one of {}.", OBJECT_TYPES.join(", ")),
-        );
-    }
-    if kind == Some(ObjectType::Schemas) && config.get("schema").as_str().is_some() {
-        d.error_at(
-            AttributePath::root("schema"),
-            "Invalid schema",
-            "default privileges on schemas are database-wide only: remove schema.",
-        );
-    }
-    let privileges = config.get("privileges");
-    let list = privileges.as_list().unwrap_or_default();
-    if privileges.as_list().is_some() && list.is_empty() {
-        d.error_at(
-            AttributePath::root("privileges"),
-            "Invalid privileges",
-            "list at least one privilege (or ALL).",
-        );
-    }
-    let known: BTreeSet<&str> = match kind {
-        Some(k) => k.privileges(NEWEST_MAJOR).into_iter().collect(),
-        None => OBJECT_TYPES
-            .iter()
-            .filter_map(|t| ObjectType::parse(t))
-            .flat_map(|k| k.privileges(NEWEST_MAJOR))
-            .collect(),
-    };
-    for (i, p) in list.iter().enumerate() {
-        let Some(s) = p.as_str() else {
-            continue;
-        };
-        let path = AttributePath::root("privileges").index(i);
+fn object_type() -> Validator {
+    Validator::string(|t| match ObjectType::parse(t) {
+        Some(_) => Ok(()),
+        None => Err(format!("{t:?} is not one of {}.", ObjectType::names())),
+    })
+}
+
+/// A set must plan exactly as configured, and import reads upper case.
+fn upper_case() -> Validator {
+    Validator::string(|s| {
         let upper = s.to_ascii_uppercase();
-        if upper == "ALL" {
-            if list.len() > 1 {
-                d.error_at(
-                    path.clone(),
-                    "Invalid privileges",
-                    "ALL already includes every privilege: list ALL alone.",
-                );
-            }
-        } else if !known.contains(upper.as_str()) {
-            let on = kind.map(|k| k.sql().to_ascii_lowercase());
-            d.error_at(
-                path.clone(),
-                "Invalid privileges",
-                format!(
-                    "{s:?} is not a privilege on {}: use {} or ALL.",
-                    on.as_deref().unwrap_or("these objects"),
-                    known.iter().copied().collect::<Vec<_>>().join(", ")
-                ),
-            );
+        if *s == upper {
+            Ok(())
+        } else {
+            Err(format!(
+                "write privileges in upper case: {upper:?}, not {s:?}."
+            ))
         }
-        if *s != upper {
-            // A set must plan exactly as configured, and import reads upper case.
-            d.error_at(
-                path,
-                "Invalid privileges",
-                format!("write privileges in upper case: {upper:?}, not {s:?}."),
-            );
-        }
-    }
-    d
+    })
 }
 
 #[async_trait]
-impl Resource for PostgresDefaultPrivileges {
-    fn type_name(&self) -> &'static str {
-        "rdsiam_postgres_default_privileges"
-    }
+impl ManagedResource for PostgresDefaultPrivileges {
+    type Engine = Postgres;
+    type Model = Spec;
+    const TYPE_NAME: &'static str = "rdsiam_postgres_default_privileges";
 
-    fn schema(&self) -> Schema {
+    fn schema() -> Schema {
         Schema::new(
             Block::new(
                 "Privileges `role` receives on objects `owner` creates later: `ALTER DEFAULT \
@@ -829,35 +662,42 @@ impl Resource for PostgresDefaultPrivileges {
                 Attribute::string("role")
                     .required()
                     .requires_replace()
+                    .validate(pg_name())
+                    .validate(not_public())
                     .description("The grantee, kept exactly (case, dots, `@`, quotes)."),
             )
             .attr(
                 Attribute::string("database")
                     .required()
                     .requires_replace()
+                    .validate(pg_name())
                     .description("The database whose default privileges are set (they are per database)."),
             )
             .attr(
                 Attribute::string("schema")
                     .optional()
                     .requires_replace()
+                    .validate(pg_name())
                     .description("Only objects created in this schema. Absent: database-wide (the only choice for `object_type = \"schemas\"`)."),
             )
             .attr(
                 Attribute::string("owner")
                     .required()
                     .requires_replace()
+                    .validate(pg_name())
                     .description("The role whose future objects are covered (`FOR ROLE owner`): the role that will create them."),
             )
             .attr(
                 Attribute::string("object_type")
                     .required()
                     .requires_replace()
+                    .validate(object_type())
                     .description("`tables` (views included), `sequences`, `functions` (procedures included), `types` or `schemas`."),
             )
             .attr(
                 Attribute::set_of("privileges", Type::String)
                     .required()
+                    .each(upper_case())
                     .description("Tables: SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN (PostgreSQL 17+). Sequences: USAGE, SELECT, UPDATE. Functions: EXECUTE. Types: USAGE. Schemas: USAGE, CREATE. Or `ALL`, compared as everything the server version offers. Upper case."),
             )
             .attr(
@@ -868,120 +708,123 @@ impl Resource for PostgresDefaultPrivileges {
         )
     }
 
-    fn validate(&self, config: &Value) -> Diagnostics {
-        validate_config(config)
-    }
-
-    async fn modify_plan(&self, _ctx: &Ctx, _req: &PlanRequest, plan: &mut PlanResponse) {
-        if !plan.planned_state.is_null()
-            && let Some(id) = planned_id(&plan.planned_state)
-        {
-            plan.planned_state.set_attr("id", id);
+    fn validate(config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let role = config.get("role").as_str();
+        if role.is_some() && role == config.get("owner").as_str() {
+            d.error_at(
+                AttributePath::root("role"),
+                "Invalid role",
+                "role and owner are the same: an owner already holds every privilege on its own objects, and destroying this resource would revoke them.",
+            );
         }
+        let kind = config
+            .get("object_type")
+            .as_str()
+            .and_then(ObjectType::parse);
+        if kind == Some(ObjectType::Schemas) && config.get("schema").as_str().is_some() {
+            d.error_at(
+                AttributePath::root("schema"),
+                "Invalid schema",
+                "default privileges on schemas are database-wide only: remove schema.",
+            );
+        }
+        // An unknown or invalid object_type: any privilege of any type passes here.
+        let known: BTreeSet<&str> = match kind {
+            Some(k) => k.privileges(NEWEST_MAJOR).into_iter().collect(),
+            None => ObjectType::ALL
+                .into_iter()
+                .flat_map(|k| k.privileges(NEWEST_MAJOR))
+                .collect(),
+        };
+        let privileges = config.get("privileges");
+        let list = privileges.as_list().unwrap_or_default();
+        // Here, not in the schema: drift can leave a stored state with none.
+        if privileges.as_list().is_some() && list.is_empty() {
+            d.error_at(
+                AttributePath::root("privileges"),
+                "Invalid privileges",
+                "list at least one privilege (or ALL).",
+            );
+        }
+        for (i, p) in list.iter().enumerate() {
+            let Some(s) = p.as_str() else {
+                continue;
+            };
+            let path = AttributePath::root("privileges").index(i);
+            let upper = s.to_ascii_uppercase();
+            if upper == "ALL" {
+                if list.len() > 1 {
+                    d.error_at(
+                        path,
+                        "Invalid privileges",
+                        "ALL already includes every privilege: list ALL alone.",
+                    );
+                }
+            } else if !known.contains(upper.as_str()) {
+                d.error_at(
+                    path,
+                    "Invalid privileges",
+                    format!(
+                        "{s:?} is not a privilege on {}: use {} or ALL.",
+                        kind.map_or("these objects", ObjectType::name),
+                        known.iter().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            }
+        }
+        d
     }
 
-    async fn read(&self, _ctx: &Ctx, req: ReadRequest) -> StateResponse {
-        let recorded = Spec::from_value(&req.state);
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => {
-                return StateResponse {
-                    state: req.state,
-                    private: req.private,
-                    diags: pg_unavailable(e),
-                };
-            }
-        };
-        match observe(&pg, &recorded).await {
-            Ok(o) if o.exists() => StateResponse {
-                state: observed_spec(&recorded, &o).to_value(),
-                private: req.private,
-                diags: Diagnostics::new(),
-            },
+    fn id(spec: &Spec) -> String {
+        format_id(spec)
+    }
+
+    async fn read(&self, op: &mut Op<'_, Pg>, recorded: Spec) -> Result<Option<Spec>, Diagnostics> {
+        match observe(op.db, &recorded).await {
+            Ok(o) if o.exists() => Ok(Some(observed_spec(&recorded, &o))),
             // Role, owner, schema or database dropped: the entry is gone with it.
-            Ok(_) => StateResponse::default(),
-            Err(e) if database_missing(&e) => StateResponse::default(),
-            Err(e) => StateResponse {
-                state: req.state,
-                private: req.private,
-                diags: Diagnostic::error(
-                    "Cannot read default privileges",
-                    format!("Reading {} failed: {e}", recorded.target()),
-                )
-                .into(),
-            },
+            Ok(_) => Ok(None),
+            Err(e) if e.database_missing() => Ok(None),
+            Err(e) => Err(Diagnostic::error(
+                "Cannot read default privileges",
+                format!("Reading {} failed: {e}", recorded.target()),
+            )
+            .into()),
         }
     }
 
-    async fn create(&self, _ctx: &Ctx, req: ApplyRequest) -> StateResponse {
-        let spec = Spec::from_value(&req.planned_state);
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => {
-                return StateResponse {
-                    diags: pg_unavailable(e),
-                    ..StateResponse::default()
-                };
-            }
-        };
-        let result = async {
-            let major = preflight(&pg, &spec, "create").await?;
-            write(&pg, &spec, &apply_sql(None, &spec, major), "create").await
-        }
-        .await;
-        match result {
-            Ok(()) => StateResponse {
-                state: spec.to_value(),
-                ..StateResponse::default()
-            },
-            Err(diags) => StateResponse {
-                diags,
-                ..StateResponse::default()
-            },
-        }
+    // GRANT is idempotent and additive: a create whose COMMIT is in doubt returns no state and
+    // the next apply grants again, so nothing is kept as tainted.
+    async fn create(&self, op: &mut Op<'_, Pg>, spec: Spec) -> Result<Spec, CreateError> {
+        let major = preflight(op.db, &spec, "create").await?;
+        write(op.db, &spec, &apply_sql(None, &spec, major), "create").await?;
+        Ok(spec)
     }
 
-    async fn update(&self, _ctx: &Ctx, req: ApplyRequest) -> StateResponse {
-        let prior = Spec::from_value(&req.prior_state);
-        let spec = Spec::from_value(&req.planned_state);
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => {
-                return StateResponse {
-                    state: req.prior_state,
-                    diags: pg_unavailable(e),
-                    ..StateResponse::default()
-                };
-            }
-        };
-        let result = async {
-            let major = preflight(&pg, &spec, "update").await?;
-            write(&pg, &spec, &apply_sql(Some(&prior), &spec, major), "update").await
-        }
-        .await;
-        match result {
-            Ok(()) => StateResponse {
-                state: spec.to_value(),
-                ..StateResponse::default()
-            },
-            Err(diags) => StateResponse {
-                state: req.prior_state,
-                diags,
-                ..StateResponse::default()
-            },
-        }
+    async fn update(
+        &self,
+        op: &mut Op<'_, Pg>,
+        prior: Spec,
+        spec: Spec,
+    ) -> Result<Spec, Diagnostics> {
+        let major = preflight(op.db, &spec, "update").await?;
+        write(
+            op.db,
+            &spec,
+            &apply_sql(Some(&prior), &spec, major),
+            "update",
+        )
+        .await?;
+        Ok(spec)
     }
 
-    async fn delete(&self, _ctx: &Ctx, req: ApplyRequest) -> Diagnostics {
-        let spec = Spec::from_value(&req.prior_state);
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => return pg_unavailable(e),
-        };
-        let o = match observe(&pg, &spec).await {
+    async fn delete(&self, op: &mut Op<'_, Pg>, spec: Spec) -> Result<(), Diagnostics> {
+        let pg = op.db;
+        let o = match observe(pg, &spec).await {
             Ok(o) => o,
-            Err(e) if database_missing(&e) => return Diagnostics::new(),
-            Err(e) => return failed("revoke", &spec, &e),
+            Err(e) if e.database_missing() => return Ok(()),
+            Err(e) => return Err(failed("revoke", &spec, &e)),
         };
         // Nothing to revoke when a role or the schema is gone or no managed privilege is held:
         // destroy then needs no right to act for owner.
@@ -991,91 +834,57 @@ impl Resource for PostgresDefaultPrivileges {
             .iter()
             .any(|p| o.held.contains_key(p));
         if !o.exists() || sql.is_empty() || !holds_any {
-            return Diagnostics::new();
+            return Ok(());
         }
-        match access(&pg, &spec).await {
-            Ok(a) if !a.can_act_for_owner => return not_allowed(&spec, &a, "revoke", None),
-            Ok(_) => {}
-            Err(e) => return failed("revoke", &spec, &e),
+        let a = access(pg, &spec)
+            .await
+            .map_err(|e| failed("revoke", &spec, &e))?;
+        if !a.can_act_for_owner {
+            return Err(not_allowed(&spec, &a, "revoke", None));
         }
-        match write(&pg, &spec, &sql, "revoke").await {
-            Ok(()) => Diagnostics::new(),
-            Err(d) => d,
-        }
+        write(pg, &spec, &sql, "revoke").await
     }
 
-    async fn import(&self, _ctx: &Ctx, id: &str) -> ImportResponse {
-        let fail = |summary: &str, detail: String| {
-            let mut diags = Diagnostics::new();
-            diags.error(summary, detail);
-            ImportResponse {
-                states: Vec::new(),
-                diags,
-            }
-        };
-        let target = match parse_id(id) {
-            Ok(t) => t,
-            Err(e) => return fail("Invalid import ID", e),
-        };
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => {
-                return ImportResponse {
-                    states: Vec::new(),
-                    diags: pg_unavailable(e),
-                };
-            }
-        };
-        match observe(&pg, &target).await {
-            Ok(o) if !o.exists() => fail(
-                "Cannot import default privileges",
-                format!(
-                    "In database {:?}: {}.",
-                    target.database,
-                    [
-                        (!o.owner_exists).then(|| format!("no role named {:?}", target.owner)),
-                        (!o.role_exists).then(|| format!("no role named {:?}", target.role)),
-                        (!o.schema_exists).then(|| format!(
-                            "no schema named {:?}",
-                            target.schema.as_deref().unwrap_or("")
-                        )),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join("; ")
-                ),
-            ),
-            Ok(o) => match imported_spec(&target, &o) {
-                Ok(spec) => ImportResponse {
-                    states: vec![spec.to_value()],
-                    diags: Diagnostics::new(),
-                },
-                Err(e) => fail(
-                    "Cannot import default privileges",
-                    format!("{e} (entry: {})", target.target()),
-                ),
-            },
-            Err(e) => fail(
-                "Cannot import default privileges",
-                format!("Reading {} failed: {e}", target.target()),
-            ),
-        }
+    fn check_import_id(id: &str) -> Result<(), Diagnostics> {
+        parse_id(id)
+            .map(drop)
+            .map_err(|e| Diagnostic::error("Invalid import ID", e).into())
     }
-}
 
-fn planned_id(planned: &Value) -> Option<Value> {
-    let keys = ["role", "database", "schema", "owner", "object_type"];
-    Some(if keys.iter().all(|k| !planned.get(k).is_unknown()) {
-        Value::string(Spec::from_value(planned).id())
-    } else {
-        Value::Unknown
-    })
+    async fn import(&self, op: &mut Op<'_, Pg>, id: &str) -> Result<Vec<Spec>, Diagnostics> {
+        let fail = |detail: String| -> Diagnostics {
+            Diagnostic::error("Cannot import default privileges", detail).into()
+        };
+        let target = parse_id(id).map_err(|e| Diagnostic::error("Invalid import ID", e))?;
+        let o = observe(op.db, &target)
+            .await
+            .map_err(|e| fail(format!("Reading {} failed: {e}", target.target())))?;
+        if !o.exists() {
+            let missing: Vec<String> = o
+                .absent(&target)
+                .iter()
+                .map(|(_, what, name)| format!("no {} named {name:?}", what.to_lowercase()))
+                .collect();
+            return Err(fail(format!(
+                "In database {:?}: {}.",
+                target.database,
+                missing.join("; ")
+            )));
+        }
+        imported_spec(&target, &o)
+            .map(|spec| vec![spec])
+            .map_err(|e| fail(format!("{e} (entry: {})", target.target())))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tfplugin::from_value;
+
+    fn privs(p: &[&str]) -> Maybe<Vec<String>> {
+        Maybe::Known(p.iter().map(|p| p.to_string()).collect())
+    }
 
     fn spec() -> Spec {
         Spec {
@@ -1083,9 +892,9 @@ mod tests {
             database: "myapp".into(),
             schema: Some("public".into()),
             owner: "app_owner".into(),
-            object_type: "tables".into(),
-            privileges: vec!["SELECT".into(), "INSERT".into()],
-            with_grant_option: false,
+            object_type: ObjectType::Tables,
+            privileges: privs(&["SELECT", "INSERT"]),
+            with_grant_option: Maybe::Known(false),
         }
     }
 
@@ -1113,9 +922,9 @@ mod tests {
             ]
         );
         s.schema = None;
-        s.with_grant_option = true;
-        s.privileges = vec!["ALL".into()];
-        s.object_type = "sequences".into();
+        s.with_grant_option = Maybe::Known(true);
+        s.privileges = privs(&["ALL"]);
+        s.object_type = ObjectType::Sequences;
         assert_eq!(
             apply_sql(None, &s, 15),
             vec![
@@ -1128,7 +937,7 @@ mod tests {
     #[test]
     fn all_expands_per_version() {
         let mut s = spec();
-        s.privileges = vec!["ALL".into()];
+        s.privileges = privs(&["ALL"]);
         assert!(!s.expanded(15).contains("MAINTAIN"));
         assert!(s.expanded(17).contains("MAINTAIN"));
         assert_eq!(s.expanded(17).len(), 8);
@@ -1137,12 +946,12 @@ mod tests {
     #[test]
     fn update_revokes_only_what_left() {
         let from = Spec {
-            privileges: vec!["SELECT".into(), "INSERT".into(), "DELETE".into()],
-            with_grant_option: true,
+            privileges: privs(&["SELECT", "INSERT", "DELETE"]),
+            with_grant_option: Maybe::Known(true),
             ..spec()
         };
         let to = Spec {
-            privileges: vec!["SELECT".into(), "UPDATE".into()],
+            privileges: privs(&["SELECT", "UPDATE"]),
             ..spec()
         };
         assert_eq!(
@@ -1166,19 +975,19 @@ mod tests {
         let s = spec();
         // Extra privileges (from elsewhere) are not reported; a missing one is drift.
         let o = observed(17, &[("SELECT", false), ("TRUNCATE", false)]);
-        assert_eq!(observed_spec(&s, &o).privileges, vec!["SELECT"]);
+        assert_eq!(observed_spec(&s, &o).privileges, privs(&["SELECT"]));
         let o = observed(17, &[("SELECT", false), ("INSERT", false)]);
         assert_eq!(observed_spec(&s, &o), s);
         // Grant option wanted but absent: drift.
         let g = Spec {
-            with_grant_option: true,
+            with_grant_option: Maybe::Known(true),
             ..s.clone()
         };
         let o = observed(17, &[("SELECT", true), ("INSERT", false)]);
-        assert_eq!(observed_spec(&g, &o).privileges, vec!["SELECT"]);
+        assert_eq!(observed_spec(&g, &o).privileges, privs(&["SELECT"]));
         // ALL is held only when its whole expansion for the version is.
         let all = Spec {
-            privileges: vec!["ALL".into()],
+            privileges: privs(&["ALL"]),
             ..s
         };
         let seven: Vec<(&str, bool)> = ObjectType::Tables
@@ -1188,11 +997,11 @@ mod tests {
             .collect();
         assert_eq!(
             observed_spec(&all, &observed(15, &seven)).privileges,
-            vec!["ALL"]
+            privs(&["ALL"])
         );
         assert!(
             observed_spec(&all, &observed(17, &seven))
-                .privileges
+                .privileges()
                 .is_empty()
         );
     }
@@ -1207,12 +1016,12 @@ mod tests {
             .map(|p| (p, true))
             .collect();
         let i = imported_spec(&t, &observed(17, &full)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(i.privileges, vec!["ALL"]);
-        assert!(i.with_grant_option);
+        assert_eq!(i.privileges, privs(&["ALL"]));
+        assert!(i.grant_option());
         let held = observed(17, &[("SELECT", false), ("DELETE", true)]);
         let i = imported_spec(&t, &held).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(i.privileges, vec!["DELETE", "SELECT"]);
-        assert!(!i.with_grant_option);
+        assert_eq!(i.privileges, privs(&["DELETE", "SELECT"]));
+        assert!(!i.grant_option());
         assert!(imported_spec(&t, &observed(17, &[])).is_err());
         // Explicit privileges: exactly those, if held; the grant option of those only.
         let t = parse_id("app_service|myapp|public|app_owner|tables|DELETE")
@@ -1220,7 +1029,7 @@ mod tests {
         let i = imported_spec(&t, &held).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             (i.privileges, i.with_grant_option),
-            (vec!["DELETE".into()], true)
+            (privs(&["DELETE"]), Maybe::Known(true))
         );
         let t = parse_id("app_service|myapp|public|app_owner|tables|ALL")
             .unwrap_or_else(|e| panic!("{e}"));
@@ -1230,12 +1039,12 @@ mod tests {
             parse_id("app_service|myapp||app_owner|functions").unwrap_or_else(|e| panic!("{e}"));
         let i = imported_spec(&t, &observed(15, &[("EXECUTE", false)]))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(i.privileges, vec!["EXECUTE"]);
+        assert_eq!(i.privileges, privs(&["EXECUTE"]));
         assert!(parse_id("a|b||d|functions|SELECT").is_err());
         assert!(parse_id("a|b||d|tables|select").is_err());
         assert_eq!(
             parse_id("a|b||d|tables|SELECT, INSERT").map(|s| s.privileges),
-            Ok(vec!["SELECT".to_string(), "INSERT".to_string()])
+            Ok(privs(&["SELECT", "INSERT"]))
         );
     }
 
@@ -1259,15 +1068,18 @@ mod tests {
                     database: n.into(),
                     schema: schema.map(str::to_string),
                     owner: n.into(),
-                    privileges: Vec::new(),
+                    privileges: privs(&[]),
                     ..spec()
                 };
-                let id = s.id();
+                let id = format_id(&s);
                 assert_eq!(id.split('|').count(), 5, "{id}");
                 assert_eq!(parse_id(&id), Ok(s), "{id}");
             }
         }
-        assert_eq!(spec().id(), "app_service|myapp|public|app_owner|tables");
+        assert_eq!(
+            format_id(&spec()),
+            "app_service|myapp|public|app_owner|tables"
+        );
         assert_eq!(encode_field("50%|off"), "50%25%7Coff");
         // Typed by hand: upper case, quotes and `/` need no escaping.
         let s = parse_id("App\"User|my/db||Owner.X|functions").unwrap_or_else(|e| panic!("{e}"));
@@ -1281,70 +1093,91 @@ mod tests {
         assert!(parse_id("|b|c|d|tables").is_err());
     }
 
+    fn validate_config(cfg: &Value) -> Diagnostics {
+        let mut d = PostgresDefaultPrivileges::schema().validate(cfg);
+        d.extend(PostgresDefaultPrivileges::validate(cfg));
+        d
+    }
+
     fn paths(d: &Diagnostics) -> Vec<String> {
-        d.0.iter()
-            .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
-            .collect()
+        let mut p: Vec<String> =
+            d.0.iter()
+                .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
+                .collect();
+        p.sort();
+        p
+    }
+
+    /// A configuration of string attributes and privileges.
+    fn config(attrs: &[(&str, &str)], privileges: &[&str]) -> Value {
+        let mut v = Value::object(attrs.iter().map(|(k, x)| (*k, Value::string(*x))));
+        v.set_attr(
+            "privileges",
+            Value::Set(privileges.iter().map(|p| Value::string(*p)).collect()),
+        );
+        v
     }
 
     #[test]
     fn validation_names_attributes() {
-        let cfg = Value::object([
-            ("role", Value::string("app")),
-            ("database", Value::string("")),
-            ("owner", Value::string("app")),
-            ("schema", Value::string("public")),
-            ("object_type", Value::string("schemas")),
-            (
-                "privileges",
-                Value::Set(vec![
-                    Value::string("usage"),
-                    Value::string("SELECT"),
-                    Value::string("CREATE"),
-                ]),
-            ),
-        ]);
+        let cfg = config(
+            &[
+                ("role", "app"),
+                ("database", ""),
+                ("owner", "app"),
+                ("schema", "public"),
+                ("object_type", "schemas"),
+            ],
+            &["usage", "SELECT", "CREATE"],
+        );
+        let want = [
+            "database",
+            "privileges[0]",
+            "privileges[1]",
+            "role",
+            "schema",
+        ];
+        assert_eq!(paths(&validate_config(&cfg)), want);
+        let cfg = config(&[("object_type", "views")], &["ALL", "SELECT"]);
         assert_eq!(
             paths(&validate_config(&cfg)),
-            vec![
-                "database",
-                "role",
-                "schema",
-                "privileges[0]",
-                "privileges[1]"
-            ]
+            ["object_type", "privileges[0]"]
         );
-        let cfg = Value::object([
-            ("object_type", Value::string("views")),
-            (
-                "privileges",
-                Value::Set(vec![Value::string("ALL"), Value::string("SELECT")]),
-            ),
-        ]);
-        assert_eq!(
-            paths(&validate_config(&cfg)),
-            vec!["object_type", "privileges[0]"]
+        let ok = config(
+            &[
+                ("role", "mario.rossi@example.com"),
+                ("database", "myapp"),
+                ("owner", "app_owner"),
+                ("schema", "public"),
+                ("object_type", "tables"),
+            ],
+            &["SELECT", "MAINTAIN"],
         );
-        let ok = Value::object([
-            ("role", Value::string("mario.rossi@example.com")),
-            ("database", Value::string("myapp")),
-            ("owner", Value::string("app_owner")),
-            ("schema", Value::string("public")),
-            ("object_type", Value::string("tables")),
-            (
-                "privileges",
-                Value::Set(vec![Value::string("SELECT"), Value::string("MAINTAIN")]),
-            ),
-        ]);
         assert!(validate_config(&ok).is_empty());
         // Unknown values (from other resources) are not judged.
-        let unknown = Value::object([
-            ("role", Value::Unknown),
-            ("owner", Value::Unknown),
-            ("object_type", Value::Unknown),
-            ("privileges", Value::Unknown),
-        ]);
+        let unknown = Value::object(
+            ["role", "owner", "object_type", "privileges"].map(|k| (k, Value::Unknown)),
+        );
         assert!(validate_config(&unknown).is_empty());
+    }
+
+    #[test]
+    fn planned_id_needs_only_the_keys() {
+        let attrs = [
+            ("role", "app_service"),
+            ("database", "myapp"),
+            ("owner", "app_owner"),
+            ("object_type", "tables"),
+        ];
+        let mut planned = config(&attrs, &[]);
+        for k in ["id", "privileges", "with_grant_option"] {
+            planned.set_attr(k, Value::Unknown);
+        }
+        let s: Spec = from_value(&planned).unwrap_or_else(|e| panic!("{e}"));
+        let id = PostgresDefaultPrivileges::id(&s);
+        assert_eq!(id, "app_service|myapp||app_owner|tables");
+        planned.set_attr("owner", Value::Unknown);
+        assert!(from_value::<Spec>(&planned).is_err());
     }
 
     #[test]
