@@ -19,7 +19,7 @@ use crate::resources::import_id::{decode_field, encode_field};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator,
-    Value, to_value,
+    Value, from_value, to_value,
 };
 use crate::validators::pg_name;
 
@@ -52,37 +52,25 @@ enum ObjectType {
     Routine,
 }
 
+/// In declaration order: [`ObjectType::name`] indexes it.
+const OBJECT_TYPES: [&str; 7] = [
+    "database",
+    "schema",
+    "table",
+    "sequence",
+    "function",
+    "procedure",
+    "routine",
+];
+
 impl ObjectType {
-    const ALL: [ObjectType; 7] = [
-        ObjectType::Database,
-        ObjectType::Schema,
-        ObjectType::Table,
-        ObjectType::Sequence,
-        ObjectType::Function,
-        ObjectType::Procedure,
-        ObjectType::Routine,
-    ];
-
     fn parse(s: &str) -> Option<ObjectType> {
-        Self::ALL.into_iter().find(|t| t.name() == s)
+        from_value(&Value::string(s)).ok()
     }
 
-    /// As written in configurations, import IDs and serde.
+    /// As written in configurations and import IDs (serde's name).
     fn name(self) -> &'static str {
-        match self {
-            ObjectType::Database => "database",
-            ObjectType::Schema => "schema",
-            ObjectType::Table => "table",
-            ObjectType::Sequence => "sequence",
-            ObjectType::Function => "function",
-            ObjectType::Procedure => "procedure",
-            ObjectType::Routine => "routine",
-        }
-    }
-
-    /// "database, schema, table, …" for diagnostics.
-    fn names() -> String {
-        Self::ALL.map(Self::name).join(", ")
+        OBJECT_TYPES[self as usize]
     }
 
     /// Every privilege the type knows on any supported server (MAINTAIN: 17+).
@@ -206,13 +194,15 @@ impl GrantSpec {
     }
 
     fn id(&self) -> String {
-        format_id(&[
+        let fields = [
             &self.role,
             &self.database,
             self.object_type.name(),
             self.schema_name(),
-            &join_list(self.listed()),
-        ])
+        ];
+        let mut id: Vec<String> = fields.iter().map(|f| encode_field(f)).collect();
+        id.push(join_list(self.listed()));
+        id.join("|")
     }
 
     /// The managed privileges with `ALL` expanded for the server.
@@ -254,23 +244,6 @@ fn split_list(s: &str) -> Result<Vec<String>, String> {
     s.split(',').map(decode_field).collect()
 }
 
-/// Fields are encoded except pre-joined lists, whose elements already are.
-fn format_id(fields: &[&str]) -> String {
-    let last = fields.len().saturating_sub(1);
-    fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            if i == last {
-                f.to_string()
-            } else {
-                encode_field(f)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("|")
-}
-
 const ID_FORMAT: &str = "role|database|object_type|schema|objects[|privileges[|options]]: \
      lists comma-separated, `%`, `|`, `,` and control characters percent-encoded (`%25`, `%7C`, \
      `%2C`); empty schema for database and schema-less grants, empty objects for every object; \
@@ -292,8 +265,12 @@ fn parse_import_id(id: &str) -> Result<ImportId, String> {
     }
     let field = |i: usize| fields.get(i).copied().unwrap_or("");
     let ty = decode_field(field(2))?;
-    let object_type = ObjectType::parse(&ty)
-        .ok_or_else(|| format!("object_type {ty:?} is not one of {}", ObjectType::names()))?;
+    let object_type = ObjectType::parse(&ty).ok_or_else(|| {
+        format!(
+            "object_type {ty:?} is not one of {}",
+            OBJECT_TYPES.join(", ")
+        )
+    })?;
     let schema = decode_field(field(3))?;
     let objects = split_list(field(4))?;
     let privileges: BTreeSet<String> = split_list(field(5))?.into_iter().collect();
@@ -676,7 +653,7 @@ fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
 fn object_type_name() -> Validator {
     Validator::string(|s| match ObjectType::parse(s) {
         Some(_) => Ok(()),
-        None => Err(format!("{s:?} is not one of {}.", ObjectType::names())),
+        None => Err(format!("{s:?} is not one of {}.", OBJECT_TYPES.join(", "))),
     })
 }
 
@@ -1071,7 +1048,6 @@ impl ManagedResource for PostgresGrant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tfplugin::from_value;
 
     fn set(items: &[&str]) -> BTreeSet<String> {
         items.iter().map(|p| p.to_string()).collect()
@@ -1096,6 +1072,9 @@ mod tests {
 
     #[test]
     fn model_round_trips_and_plans_keep_the_id() {
+        for name in OBJECT_TYPES {
+            assert_eq!(ObjectType::parse(name).map(ObjectType::name), Some(name));
+        }
         let ty = PostgresGrant::schema().implied_type();
         let mut s = spec(ObjectType::Sequence, &["USAGE", "SELECT"]);
         s.objects = Some(vec!["s1".into()]);
