@@ -263,7 +263,7 @@ fn resources() -> &'static [Arc<dyn Resource>] {
         let pg: Arc<dyn PgSource> = Arc::new(NoDatabase);
         vec![
             Arc::new(Managed::new(PostgresUser, pg.clone())),
-            Arc::new(PostgresGrant::new(pg.clone())),
+            Arc::new(Managed::new(PostgresGrant::new(), pg.clone())),
             Arc::new(Managed::new(PostgresDefaultPrivileges, pg)),
         ]
     })

@@ -220,7 +220,8 @@ impl Provider for RdsIam {
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
         vec![
             Arc::new(Managed::new(PostgresUser, self.state.clone())),
-            Arc::new(crate::resources::postgres_grant::PostgresGrant::new(
+            Arc::new(Managed::new(
+                crate::resources::postgres_grant::PostgresGrant::new(),
                 self.state.clone(),
             )),
             Arc::new(Managed::new(

@@ -6,33 +6,32 @@
 //! ([`crate::pg::catalog`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Deserializer, Serialize};
 use tokio_postgres::error::SqlState;
 
 use crate::pg::catalog::{Catalog, Object, Snapshot};
-use crate::pg::ident::{quote_ident, validate_name};
-use crate::pg::{Pg, PgError, PgSource};
+use crate::pg::ident::quote_ident;
+use crate::pg::row::col;
+use crate::pg::{Pg, PgError};
 use crate::resources::import_id::{decode_field, encode_field};
-use crate::resources::pg_unavailable;
+use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
 use crate::tfplugin::{
-    ApplyRequest, Attribute, AttributePath, Block, Ctx, Diagnostic, Diagnostics, ImportResponse,
-    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
+    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator,
+    Value, from_value, to_value,
 };
+use crate::validators::pg_name;
 
+#[derive(Default)]
 pub struct PostgresGrant {
-    pub pg: Arc<dyn PgSource>,
     /// Shared by every instance of the resource in this provider process.
-    pub catalog: Arc<Catalog>,
+    catalog: Catalog,
 }
 
 impl PostgresGrant {
-    pub fn new(pg: Arc<dyn PgSource>) -> Self {
-        PostgresGrant {
-            pg,
-            catalog: Arc::new(Catalog::new()),
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 }
 
@@ -41,7 +40,8 @@ const PUBLIC: &str = "public";
 /// `server_version_num` from which tables know MAINTAIN.
 const MAINTAIN_SINCE: i32 = 170_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum ObjectType {
     Database,
     Schema,
@@ -52,7 +52,8 @@ enum ObjectType {
     Routine,
 }
 
-const OBJECT_TYPES: &[&str] = &[
+/// In declaration order: [`ObjectType::name`] indexes it.
+const OBJECT_TYPES: [&str; 7] = [
     "database",
     "schema",
     "table",
@@ -64,28 +65,12 @@ const OBJECT_TYPES: &[&str] = &[
 
 impl ObjectType {
     fn parse(s: &str) -> Option<ObjectType> {
-        Some(match s {
-            "database" => ObjectType::Database,
-            "schema" => ObjectType::Schema,
-            "table" => ObjectType::Table,
-            "sequence" => ObjectType::Sequence,
-            "function" => ObjectType::Function,
-            "procedure" => ObjectType::Procedure,
-            "routine" => ObjectType::Routine,
-            _ => return None,
-        })
+        from_value(&Value::string(s)).ok()
     }
 
+    /// As written in configurations and import IDs (serde's name).
     fn name(self) -> &'static str {
-        match self {
-            ObjectType::Database => "database",
-            ObjectType::Schema => "schema",
-            ObjectType::Table => "table",
-            ObjectType::Sequence => "sequence",
-            ObjectType::Function => "function",
-            ObjectType::Procedure => "procedure",
-            ObjectType::Routine => "routine",
-        }
+        OBJECT_TYPES[self as usize]
     }
 
     /// Every privilege the type knows on any supported server (MAINTAIN: 17+).
@@ -149,74 +134,58 @@ impl ObjectType {
     }
 }
 
-/// The resource's desired or recorded state as plain Rust.
-#[derive(Clone, Debug, PartialEq)]
-struct GrantSpec {
+/// The resource's desired or recorded state; `id` comes from [`GrantSpec::id`]. The
+/// attributes outside the id are [`Maybe`]s so a plan where they are not known yet still
+/// decodes and shows the id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GrantSpec {
     role: String,
     database: String,
     object_type: ObjectType,
     schema: Option<String>,
     /// None or empty: every object of the type in the schema.
     objects: Option<Vec<String>>,
-    privileges: BTreeSet<String>,
-    with_grant_option: bool,
-    authoritative: bool,
+    #[serde(default, deserialize_with = "whole_set")]
+    privileges: Maybe<BTreeSet<String>>,
+    #[serde(default)]
+    with_grant_option: Maybe<bool>,
+    #[serde(default)]
+    authoritative: Maybe<bool>,
 }
 
-impl GrantSpec {
-    fn from_value(v: &Value) -> Result<GrantSpec, String> {
-        let text = |n: &str| v.get(n).as_str().map(str::to_string);
-        let strings = |n: &str| -> Option<Vec<String>> {
-            v.get(n).as_list().map(|l| {
-                l.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
+/// A set with an unknown element (`[var.x]` at plan time) is not known as a whole.
+fn whole_set<'de, D: Deserializer<'de>>(d: D) -> Result<Maybe<BTreeSet<String>>, D::Error> {
+    Ok(match Maybe::<Vec<Maybe<String>>>::deserialize(d)? {
+        Maybe::Known(v) => v
+            .into_iter()
+            .map(|p| match p {
+                Maybe::Known(p) => Some(p),
+                _ => None,
             })
-        };
-        let ty = text("object_type").unwrap_or_default();
-        Ok(GrantSpec {
-            role: text("role").unwrap_or_default(),
-            database: text("database").unwrap_or_default(),
-            object_type: ObjectType::parse(&ty)
-                .ok_or_else(|| format!("unknown object_type {ty:?}"))?,
-            schema: text("schema"),
-            objects: strings("objects"),
-            privileges: strings("privileges")
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-            with_grant_option: v.get("with_grant_option").as_bool().unwrap_or(false),
-            authoritative: v.get("authoritative").as_bool().unwrap_or(false),
-        })
+            .collect::<Option<BTreeSet<String>>>()
+            .map_or(Maybe::Unknown, Maybe::Known),
+        Maybe::Null => Maybe::Null,
+        Maybe::Unknown => Maybe::Unknown,
+    })
+}
+
+static NO_PRIVILEGES: BTreeSet<String> = BTreeSet::new();
+
+impl GrantSpec {
+    fn privileges(&self) -> &BTreeSet<String> {
+        self.privileges.known().unwrap_or(&NO_PRIVILEGES)
     }
 
-    fn to_value(&self) -> Value {
-        Value::object([
-            ("id", Value::string(self.id())),
-            ("role", Value::string(&self.role)),
-            ("database", Value::string(&self.database)),
-            ("object_type", Value::string(self.object_type.name())),
-            (
-                "schema",
-                self.schema
-                    .clone()
-                    .map(Value::String)
-                    .unwrap_or(Value::Null),
-            ),
-            (
-                "objects",
-                self.objects
-                    .clone()
-                    .map(Value::list_of_strings)
-                    .unwrap_or(Value::Null),
-            ),
-            (
-                "privileges",
-                Value::Set(self.privileges.iter().map(Value::string).collect()),
-            ),
-            ("with_grant_option", Value::bool(self.with_grant_option)),
-            ("authoritative", Value::bool(self.authoritative)),
-        ])
+    fn grant_option(&self) -> bool {
+        self.with_grant_option.known() == Some(&true)
+    }
+
+    fn is_authoritative(&self) -> bool {
+        self.authoritative.known() == Some(&true)
+    }
+
+    fn schema_name(&self) -> &str {
+        self.schema.as_deref().unwrap_or_default()
     }
 
     /// The listed objects; empty means every object of the type.
@@ -225,21 +194,23 @@ impl GrantSpec {
     }
 
     fn id(&self) -> String {
-        format_id(&[
+        let fields = [
             &self.role,
             &self.database,
             self.object_type.name(),
-            self.schema.as_deref().unwrap_or(""),
-            &join_list(self.listed()),
-        ])
+            self.schema_name(),
+        ];
+        let mut id: Vec<String> = fields.iter().map(|f| encode_field(f)).collect();
+        id.push(join_list(self.listed()));
+        id.join("|")
     }
 
     /// The managed privileges with `ALL` expanded for the server.
     fn managed(&self, version: i32) -> BTreeSet<String> {
-        if self.privileges.contains("ALL") {
+        if self.privileges().contains("ALL") {
             self.object_type.all(version)
         } else {
-            self.privileges.clone()
+            self.privileges().clone()
         }
     }
 
@@ -273,29 +244,12 @@ fn split_list(s: &str) -> Result<Vec<String>, String> {
     s.split(',').map(decode_field).collect()
 }
 
-/// Fields are encoded except pre-joined lists, whose elements already are.
-fn format_id(fields: &[&str]) -> String {
-    let last = fields.len().saturating_sub(1);
-    fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            if i == last {
-                f.to_string()
-            } else {
-                encode_field(f)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("|")
-}
-
 const ID_FORMAT: &str = "role|database|object_type|schema|objects[|privileges[|options]]: \
      lists comma-separated, `%`, `|`, `,` and control characters percent-encoded (`%25`, `%7C`, \
      `%2C`); empty schema for database and schema-less grants, empty objects for every object; \
      privileges omitted = what the role holds now; options: `authoritative`";
 
-/// What an import ID says; privileges None = take what the role holds.
+/// What an import ID says; privileges not given = take what the role holds.
 struct ImportId {
     spec: GrantSpec,
     privileges_given: bool,
@@ -320,28 +274,56 @@ fn parse_import_id(id: &str) -> Result<ImportId, String> {
     let schema = decode_field(field(3))?;
     let objects = split_list(field(4))?;
     let privileges: BTreeSet<String> = split_list(field(5))?.into_iter().collect();
-    let options = split_list(field(6))?;
     let mut authoritative = false;
-    for o in &options {
+    for o in split_list(field(6))? {
         match o.as_str() {
             "authoritative" => authoritative = true,
             other => return Err(format!("unknown option {other:?} (known: authoritative)")),
         }
     }
-    let privileges_given = !privileges.is_empty();
     Ok(ImportId {
+        privileges_given: !privileges.is_empty(),
         spec: GrantSpec {
             role: decode_field(field(0))?,
             database: decode_field(field(1))?,
             object_type,
             schema: (!schema.is_empty()).then_some(schema),
             objects: (!objects.is_empty()).then_some(objects),
-            privileges,
-            with_grant_option: false,
-            authoritative,
+            privileges: Maybe::Known(privileges),
+            with_grant_option: Maybe::Known(false),
+            authoritative: Maybe::Known(authoritative),
         },
-        privileges_given,
     })
+}
+
+/// Parses the ID and checks it as the configuration it stands for, before anything connects.
+fn checked_import_id(id: &str) -> Result<ImportId, Diagnostics> {
+    let invalid = |text: String| -> Diagnostics {
+        Diagnostic::error(
+            "Invalid import ID",
+            format!("{id:?}: {text}\n\nFormat: {ID_FORMAT}."),
+        )
+        .into()
+    };
+    let parsed = parse_import_id(id).map_err(|e| invalid(format!("{e}.")))?;
+    let mut config = parsed.spec.clone();
+    if !parsed.privileges_given {
+        config.privileges = Maybe::Known(["ALL".to_string()].into());
+    }
+    let schema = PostgresGrant::schema();
+    let config = to_value(&config, &schema.implied_type()).map_err(|e| invalid(e.to_string()))?;
+    let mut checks = schema.validate(&config);
+    checks.extend(PostgresGrant::validate(&config));
+    if checks.has_errors() {
+        let text = checks
+            .0
+            .iter()
+            .map(|d| format!("{}: {}", d.summary, d.detail))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(invalid(text));
+    }
+    Ok(parsed)
 }
 
 // ---- reading: what the catalog says, kept to what the resource manages ----
@@ -357,10 +339,10 @@ fn held(snap: &Snapshot, spec: &GrantSpec) -> Option<Vec<BTreeMap<String, bool>>
             .map(|o| vec![o.privileges_of(grantee)]),
         ObjectType::Schema => snap
             .schemas
-            .get(spec.schema.as_deref().unwrap_or_default())
+            .get(spec.schema_name())
             .map(|o| vec![o.privileges_of(grantee)]),
         ty => {
-            let schema = spec.schema.as_deref().unwrap_or_default();
+            let schema = spec.schema_name();
             snap.schemas.get(schema)?;
             let pool = if ty.is_routine() {
                 snap.routines.get(schema)
@@ -404,7 +386,7 @@ fn observed(spec: &GrantSpec, held: &[BTreeMap<String, bool>], version: i32) -> 
         .collect();
     let mut extra = BTreeSet::new();
     let mut extra_grant_option = false;
-    if spec.authoritative {
+    if spec.is_authoritative() {
         for h in held {
             for (p, grantable) in h {
                 if !managed.contains(p) {
@@ -416,11 +398,11 @@ fn observed(spec: &GrantSpec, held: &[BTreeMap<String, bool>], version: i32) -> 
         }
     }
     let privileges = if on_all == managed && extra.is_empty() {
-        spec.privileges.clone() // keeps `ALL` as written
+        spec.privileges().clone() // keeps `ALL` as written
     } else {
         on_all.union(&extra).cloned().collect()
     };
-    let with_grant_option = if spec.with_grant_option {
+    let with_grant_option = if spec.grant_option() {
         held.iter().all(|h| {
             h.iter()
                 .filter(|(p, _)| managed.contains(*p))
@@ -430,8 +412,9 @@ fn observed(spec: &GrantSpec, held: &[BTreeMap<String, bool>], version: i32) -> 
         extra_grant_option
     };
     GrantSpec {
-        privileges,
-        with_grant_option,
+        privileges: Maybe::Known(privileges),
+        with_grant_option: Maybe::Known(with_grant_option),
+        authoritative: Maybe::Known(spec.is_authoritative()),
         ..spec.clone()
     }
 }
@@ -441,7 +424,7 @@ fn observed(spec: &GrantSpec, held: &[BTreeMap<String, bool>], version: i32) -> 
 /// `DATABASE "d"`, `ALL TABLES IN SCHEMA "s"`, `TABLE "s"."a", "s"."b"`,
 /// `ROUTINE "s"."f"(integer, text)`. `signatures` are the listed routines' overloads.
 fn target_sql(spec: &GrantSpec, signatures: &[(String, String)]) -> String {
-    let schema = spec.schema.as_deref().unwrap_or_default();
+    let schema = spec.schema_name();
     let listed = spec.listed();
     match spec.object_type {
         ObjectType::Database => format!("DATABASE {}", quote_ident(&spec.database)),
@@ -493,11 +476,11 @@ fn privileges_sql(ty: ObjectType, privileges: &BTreeSet<String>) -> Option<Strin
 }
 
 fn grant_sql(spec: &GrantSpec, target: &str) -> Option<String> {
-    privileges_sql(spec.object_type, &spec.privileges).map(|p| {
+    privileges_sql(spec.object_type, spec.privileges()).map(|p| {
         format!(
             "GRANT {p} ON {target} TO {}{}",
             spec.grantee_sql(),
-            if spec.with_grant_option {
+            if spec.grant_option() {
                 " WITH GRANT OPTION"
             } else {
                 ""
@@ -515,7 +498,7 @@ fn revoke_all_sql(spec: &GrantSpec, target: &str) -> String {
 
 fn create_sql(spec: &GrantSpec, target: &str) -> Vec<String> {
     let mut sql = Vec::new();
-    if spec.authoritative {
+    if spec.is_authoritative() {
         sql.push(revoke_all_sql(spec, target));
     }
     sql.extend(grant_sql(spec, target));
@@ -525,7 +508,7 @@ fn create_sql(spec: &GrantSpec, target: &str) -> Vec<String> {
 /// From `prior` (as the last read saw it) to `to`. The GRANT is always repeated: it is
 /// idempotent and repairs objects that lost a privilege.
 fn update_sql(prior: &GrantSpec, to: &GrantSpec, target: &str, version: i32) -> Vec<String> {
-    if to.authoritative {
+    if to.is_authoritative() {
         return create_sql(to, target);
     }
     let mut sql = Vec::new();
@@ -534,7 +517,7 @@ fn update_sql(prior: &GrantSpec, to: &GrantSpec, target: &str, version: i32) -> 
     if let Some(p) = privileges_sql(to.object_type, &dropped) {
         sql.push(format!("REVOKE {p} ON {target} FROM {}", to.grantee_sql()));
     }
-    if prior.with_grant_option && !to.with_grant_option {
+    if prior.grant_option() && !to.grant_option() {
         let kept: BTreeSet<String> = old.intersection(&new).cloned().collect();
         if let Some(p) = privileges_sql(to.object_type, &kept) {
             sql.push(format!(
@@ -548,10 +531,10 @@ fn update_sql(prior: &GrantSpec, to: &GrantSpec, target: &str, version: i32) -> 
 }
 
 fn delete_sql(spec: &GrantSpec, target: &str) -> Vec<String> {
-    if spec.authoritative {
+    if spec.is_authoritative() {
         return vec![revoke_all_sql(spec, target)];
     }
-    privileges_sql(spec.object_type, &spec.privileges)
+    privileges_sql(spec.object_type, spec.privileges())
         .map(|p| format!("REVOKE {p} ON {target} FROM {}", spec.grantee_sql()))
         .into_iter()
         .collect()
@@ -562,31 +545,42 @@ const SIGNATURES: &str = "SELECT p.proname::text, oidvectortypes(p.proargtypes) 
      WHERE n.nspname = $1 AND p.proname = ANY($2) AND p.prokind::text = ANY($3) \
      ORDER BY 1, 2";
 
+/// The overloads of the listed routine names that exist.
+async fn overloads(pg: &Pg, spec: &GrantSpec) -> Result<Vec<(String, String)>, PgError> {
+    let kinds: Vec<String> = spec
+        .object_type
+        .kinds()
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    let rows = pg
+        .query(
+            Some(&spec.database),
+            SIGNATURES,
+            &[&spec.schema_name(), &spec.listed(), &kinds],
+        )
+        .await?;
+    rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
+}
+
 /// Every overload of the listed routine names; an error names any that does not exist.
 async fn signatures(pg: &Pg, spec: &GrantSpec) -> Result<Vec<(String, String)>, PgError> {
     let ty = spec.object_type;
     if !ty.is_routine() || spec.listed().is_empty() {
         return Ok(Vec::new());
     }
-    let schema = spec.schema.clone().unwrap_or_default();
-    let names: Vec<String> = spec.listed().to_vec();
-    let kinds: Vec<String> = ty.kinds().iter().map(|k| k.to_string()).collect();
-    let rows = pg
-        .query(Some(&spec.database), SIGNATURES, &[&schema, &names, &kinds])
-        .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        let name: String = r.try_get(0).map_err(|e| decode_err(&e))?;
-        let args: String = r.try_get(1).map_err(|e| decode_err(&e))?;
-        out.push((name, args));
-    }
-    if let Some(missing) = names.iter().find(|n| !out.iter().any(|(o, _)| o == *n)) {
+    let out = overloads(pg, spec).await?;
+    if let Some(missing) = spec
+        .listed()
+        .iter()
+        .find(|n| !out.iter().any(|(o, _)| o == *n))
+    {
         return Err(PgError {
             message: format!(
                 "no {} named {:?} in schema {:?}",
                 ty.name(),
                 missing,
-                schema
+                spec.schema_name()
             ),
             code: Some(SqlState::UNDEFINED_FUNCTION.code().to_string()),
         });
@@ -594,21 +588,9 @@ async fn signatures(pg: &Pg, spec: &GrantSpec) -> Result<Vec<(String, String)>, 
     Ok(out)
 }
 
-fn decode_err(e: &tokio_postgres::Error) -> PgError {
-    PgError {
-        message: format!("unexpected catalog row: {e}"),
-        code: None,
-    }
-}
-
-/// The connection failed because the database does not exist.
-fn database_missing(e: &PgError) -> bool {
-    e.is(&SqlState::INVALID_CATALOG_NAME) || e.message.contains("SQLSTATE 3D000")
-}
-
 /// The grant's object or role is gone: nothing left to revoke.
 fn target_missing(e: &PgError) -> bool {
-    database_missing(e)
+    e.database_missing()
         || [
             SqlState::UNDEFINED_TABLE,
             SqlState::UNDEFINED_FUNCTION,
@@ -639,7 +621,7 @@ fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
     };
     let mut detail = format!(
         "{action} of {} on {}{target} in database {:?} for {:?} failed: {e}",
-        spec.privileges
+        spec.privileges()
             .iter()
             .cloned()
             .collect::<Vec<_>>()
@@ -666,154 +648,117 @@ fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
     Diagnostic::error(format!("Cannot {action} PostgreSQL privileges"), detail).into()
 }
 
-// ---- validation ----
+// ---- validation: one attribute in the schema, across attributes in `validate` ----
 
-fn check_name(d: &mut Diagnostics, path: AttributePath, v: &Value, what: &str, required: bool) {
-    match v.as_str() {
-        Some(s) => {
-            if let Err(e) = validate_name(s) {
-                d.error_at(path, format!("Invalid {what}"), format!("{s:?} {e}"));
-            }
-        }
-        None if required && v.is_null() => d.error_at(
-            path,
-            format!("Missing {what}"),
-            format!("{what} is required here"),
-        ),
-        None => {}
-    }
+fn object_type_name() -> Validator {
+    Validator::string(|s| match ObjectType::parse(s) {
+        Some(_) => Ok(()),
+        None => Err(format!("{s:?} is not one of {}.", OBJECT_TYPES.join(", "))),
+    })
 }
 
-fn validate_config(config: &Value) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    check_name(
-        &mut d,
-        AttributePath::root("role"),
-        config.get("role"),
-        "role",
-        true,
-    );
-    check_name(
-        &mut d,
-        AttributePath::root("database"),
-        config.get("database"),
-        "database",
-        true,
-    );
-    let ty = match config.get("object_type").as_str() {
-        Some(s) => match ObjectType::parse(s) {
-            Some(t) => Some(t),
-            None => {
-                d.error_at(
-                    AttributePath::root("object_type"),
-                    "Invalid object_type",
-                    format!("{s:?} is not one of {}.", OBJECT_TYPES.join(", ")),
-                );
-                None
-            }
-        },
-        None => None,
-    };
-    let schema = config.get("schema");
-    let objects = config.get("objects");
-    if let Some(ty) = ty {
-        match ty {
-            ObjectType::Database => {
-                for (n, v) in [("schema", schema), ("objects", objects)] {
-                    if !v.is_null() && !v.is_unknown() {
-                        d.error_at(
-                            AttributePath::root(n),
-                            format!("Unexpected {n}"),
-                            format!(
-                                "object_type = \"database\" grants on the database named in `database`; remove {n}."
-                            ),
-                        );
-                    }
-                }
-            }
-            ObjectType::Schema => {
-                check_name(
-                    &mut d,
-                    AttributePath::root("schema"),
-                    schema,
-                    "schema",
-                    true,
-                );
-                if !objects.is_null() && !objects.is_unknown() {
-                    d.error_at(
-                        AttributePath::root("objects"),
-                        "Unexpected objects",
-                        "object_type = \"schema\" grants on the schema named in `schema`; remove objects (one resource per schema).",
-                    );
-                }
-            }
-            _ => {
-                check_name(
-                    &mut d,
-                    AttributePath::root("schema"),
-                    schema,
-                    "schema",
-                    true,
-                );
-                for (i, o) in objects.as_list().unwrap_or_default().iter().enumerate() {
-                    check_name(
-                        &mut d,
-                        AttributePath::root("objects").index(i),
-                        o,
-                        "object name",
-                        true,
-                    );
-                }
-            }
-        }
-    }
-    let privileges = config.get("privileges");
-    if let Some(list) = privileges.as_list() {
-        let path = AttributePath::root("privileges");
-        if list.is_empty() {
-            d.error_at(
-                path.clone(),
-                "Invalid privileges",
-                "at least one privilege (or ALL) is required",
-            );
-        }
-        let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+fn not_upper_public() -> Validator {
+    Validator::string(|s| match s {
+        "PUBLIC" => Err(
+            "write PUBLIC as \"public\" (a role named \"PUBLIC\" is refused to avoid confusion)"
+                .into(),
+        ),
+        _ => Ok(()),
+    })
+}
+
+fn all_alone() -> Validator {
+    Validator::new(|v| {
+        let names: Vec<&str> = v
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         if names.contains(&"ALL") && names.len() > 1 {
-            d.error_at(
-                path.clone(),
-                "Invalid privileges",
-                "ALL already means every privilege; list it alone",
-            );
+            Err("ALL already means every privilege; list it alone".into())
+        } else {
+            Ok(())
         }
-        if let Some(ty) = ty {
-            for p in names.iter().filter(|p| **p != "ALL") {
-                if !ty.known().contains(p) {
-                    let hint = if ty.known().contains(&p.to_ascii_uppercase().as_str()) {
-                        " Privileges are written in upper case.".to_string()
-                    } else if p.eq_ignore_ascii_case("TEMP") {
-                        " Write TEMPORARY.".to_string()
-                    } else {
-                        String::new()
-                    };
-                    d.error_at(
-                        path.clone(),
-                        "Invalid privileges",
-                        format!(
-                            "{p:?} is not a privilege on a {}: use {} or ALL.{hint}",
-                            ty.name(),
-                            ty.known().join(", ")
-                        ),
-                    );
-                }
+    })
+}
+
+/// The checks that depend on `object_type`, and the non-empty privileges (not a schema
+/// validator: a state read back after drift may hold none, and must still refresh).
+fn check_across(config: &Value) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    let privileges = config.get("privileges");
+    if privileges.as_list().is_some_and(<[Value]>::is_empty) {
+        d.error_at(
+            AttributePath::root("privileges"),
+            "Invalid privileges",
+            "at least one privilege (or ALL) is required",
+        );
+    }
+    let Some(ty) = config
+        .get("object_type")
+        .as_str()
+        .and_then(ObjectType::parse)
+    else {
+        return d;
+    };
+    let given = |n: &str| {
+        let v = config.get(n);
+        !v.is_null() && !v.is_unknown()
+    };
+    match ty {
+        ObjectType::Database => {
+            for n in ["schema", "objects"].into_iter().filter(|n| given(n)) {
+                d.error_at(
+                    AttributePath::root(n),
+                    format!("Unexpected {n}"),
+                    format!(
+                        "object_type = \"database\" grants on the database named in `database`; remove {n}."
+                    ),
+                );
+            }
+        }
+        _ => {
+            if config.get("schema").is_null() {
+                d.error_at(
+                    AttributePath::root("schema"),
+                    "Missing schema",
+                    "schema is required here",
+                );
+            }
+            if ty == ObjectType::Schema && given("objects") {
+                d.error_at(
+                    AttributePath::root("objects"),
+                    "Unexpected objects",
+                    "object_type = \"schema\" grants on the schema named in `schema`; remove objects (one resource per schema).",
+                );
             }
         }
     }
-    if config.get("role").as_str() == Some("PUBLIC") {
-        d.error_at(
-            AttributePath::root("role"),
-            "Invalid role",
-            "write PUBLIC as \"public\" (a role named \"PUBLIC\" is refused to avoid confusion)",
-        );
+    let names = privileges.as_list().unwrap_or_default();
+    for p in names
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|p| *p != "ALL")
+    {
+        if !ty.known().contains(&p) {
+            let hint = if ty.known().contains(&p.to_ascii_uppercase().as_str()) {
+                " Privileges are written in upper case."
+            } else if p.eq_ignore_ascii_case("TEMP") {
+                " Write TEMPORARY."
+            } else {
+                ""
+            };
+            d.error_at(
+                AttributePath::root("privileges"),
+                "Invalid privileges",
+                format!(
+                    "{p:?} is not a privilege on a {}: use {} or ALL.{hint}",
+                    ty.name(),
+                    ty.known().join(", ")
+                ),
+            );
+        }
     }
     d
 }
@@ -821,10 +766,6 @@ fn validate_config(config: &Value) -> Diagnostics {
 // ---- the resource ----
 
 impl PostgresGrant {
-    async fn snapshot(&self, pg: &Pg, database: &str) -> Result<Arc<Snapshot>, PgError> {
-        self.catalog.snapshot(pg, database).await
-    }
-
     /// Runs `sql` in the grant's database and forgets the database's snapshot.
     async fn write(&self, pg: &Pg, database: &str, sql: &[String]) -> Result<(), PgError> {
         if sql.is_empty() {
@@ -835,36 +776,82 @@ impl PostgresGrant {
         res
     }
 
-    async fn apply(&self, prior: Option<&GrantSpec>, spec: &GrantSpec) -> Result<(), Diagnostics> {
+    async fn apply(
+        &self,
+        pg: &Pg,
+        prior: Option<&GrantSpec>,
+        spec: &GrantSpec,
+    ) -> Result<(), Diagnostics> {
         let action = if prior.is_some() { "update" } else { "grant" };
-        let pg = self.pg.pg().await.map_err(pg_unavailable)?;
         let fail = |e: &PgError| write_error(action, spec, e);
-        let sigs = signatures(&pg, spec).await.map_err(|e| fail(&e))?;
+        let sigs = signatures(pg, spec).await.map_err(|e| fail(&e))?;
         let target = target_sql(spec, &sigs);
         let sql = match prior {
             None => create_sql(spec, &target),
             Some(prior) => {
                 let version = self
                     .catalog
-                    .server_version(&pg, &spec.database)
+                    .server_version(pg, &spec.database)
                     .await
                     .map_err(|e| fail(&e))?;
                 update_sql(prior, spec, &target, version)
             }
         };
-        self.write(&pg, &spec.database, &sql)
+        self.write(pg, &spec.database, &sql)
             .await
             .map_err(|e| fail(&e))
+    }
+
+    /// Destroy after a REVOKE failed on a missing object: revoke on the listed objects that
+    /// still exist; nothing left means nothing to do.
+    async fn delete_remaining(&self, pg: &Pg, spec: &GrantSpec) -> Result<(), Diagnostics> {
+        let fail = |e: &PgError| write_error("revoke", spec, e);
+        let snap = match self.catalog.snapshot(pg, &spec.database).await {
+            Ok(s) => s,
+            Err(e) if e.database_missing() => return Ok(()),
+            Err(e) => return Err(fail(&e)),
+        };
+        if held(&snap, spec).is_none() || spec.listed().is_empty() || spec.object_type.is_routine()
+        {
+            return Ok(());
+        }
+        let relations = snap.relations.get(spec.schema_name());
+        let existing: Vec<String> =
+            spec.listed()
+                .iter()
+                .filter(|n| {
+                    relations.into_iter().flatten().any(|o| {
+                        &&o.name == n && spec.object_type.kinds().contains(&o.sub.as_str())
+                    })
+                })
+                .cloned()
+                .collect();
+        if existing.is_empty() {
+            return Ok(());
+        }
+        let narrowed = GrantSpec {
+            objects: Some(existing),
+            ..spec.clone()
+        };
+        let target = target_sql(&narrowed, &[]);
+        match self
+            .write(pg, &spec.database, &delete_sql(&narrowed, &target))
+            .await
+        {
+            // UNDEFINED_OBJECT: the role itself is gone, and its privileges with it.
+            Err(e) if !e.is(&SqlState::UNDEFINED_OBJECT) => Err(fail(&e)),
+            _ => Ok(()),
+        }
     }
 }
 
 #[async_trait]
-impl Resource for PostgresGrant {
-    fn type_name(&self) -> &'static str {
-        "rdsiam_postgres_grant"
-    }
+impl ManagedResource for PostgresGrant {
+    type Engine = Postgres;
+    type Model = GrantSpec;
+    const TYPE_NAME: &'static str = "rdsiam_postgres_grant";
 
-    fn schema(&self) -> Schema {
+    fn schema() -> Schema {
         Schema::new(
             Block::new(
                 "Privileges of one role on a database, a schema, or tables / sequences / \
@@ -888,35 +875,42 @@ impl Resource for PostgresGrant {
                 Attribute::string("role")
                     .required()
                     .requires_replace()
+                    .validate(pg_name())
+                    .validate(not_upper_public())
                     .description("The grantee, kept exactly (case, dots, `@`, quotes); `public` means PUBLIC."),
             )
             .attr(
                 Attribute::string("database")
                     .required()
                     .requires_replace()
+                    .validate(pg_name())
                     .description("The database the objects live in (for `object_type = \"database\"`, the database granted on)."),
             )
             .attr(
                 Attribute::string("object_type")
                     .required()
                     .requires_replace()
+                    .validate(object_type_name())
                     .description("`database`, `schema`, `table` (tables, views, materialized views, foreign and partitioned tables), `sequence`, `function` (with aggregates), `procedure` or `routine` (all three)."),
             )
             .attr(
                 Attribute::string("schema")
                     .optional()
                     .requires_replace()
+                    .validate(pg_name())
                     .description("The schema: the object granted on for `object_type = \"schema\"`, the objects' schema otherwise; not allowed for `database`."),
             )
             .attr(
                 Attribute::list_of("objects", Type::String)
                     .optional()
                     .requires_replace()
+                    .each(pg_name().summary("Invalid object name"))
                     .description("Object names in `schema`; omitted (or empty) = every object of the type. A function name covers all its overloads. Not allowed for `database` and `schema`."),
             )
             .attr(
                 Attribute::set_of("privileges", Type::String)
                     .required()
+                    .validate(all_alone())
                     .description("Upper-case privileges valid for the object type, or `ALL` alone (compared as every privilege the server knows for the type: PostgreSQL 17 adds `MAINTAIN` on tables). Changed in place."),
             )
             .attr(
@@ -932,311 +926,132 @@ impl Resource for PostgresGrant {
         )
     }
 
-    fn validate(&self, config: &Value) -> Diagnostics {
-        validate_config(config)
+    fn validate(config: &Value) -> Diagnostics {
+        check_across(config)
     }
 
-    async fn modify_plan(&self, _ctx: &Ctx, _req: &PlanRequest, plan: &mut PlanResponse) {
-        if !plan.planned_state.is_null()
-            && let Some(id) = planned_id(&plan.planned_state)
-        {
-            plan.planned_state.set_attr("id", id);
-        }
+    fn id(spec: &GrantSpec) -> String {
+        spec.id()
     }
 
-    async fn read(&self, _ctx: &Ctx, req: ReadRequest) -> StateResponse {
-        let keep = |diags: Diagnostics| StateResponse {
-            state: req.state.clone(),
-            private: req.private.clone(),
-            diags,
-        };
-        let recorded = match GrantSpec::from_value(&req.state) {
-            Ok(s) => s,
-            Err(e) => return keep(Diagnostic::error("Invalid state", e).into()),
-        };
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => return keep(pg_unavailable(e)),
-        };
-        let snap = match self.snapshot(&pg, &recorded.database).await {
+    async fn read(
+        &self,
+        op: &mut Op<'_, Pg>,
+        recorded: GrantSpec,
+    ) -> Result<Option<GrantSpec>, Diagnostics> {
+        let snap = match self.catalog.snapshot(op.db, &recorded.database).await {
             Ok(s) => s,
             // The database is gone, and the grant with it: Terraform plans to create it.
-            Err(e) if database_missing(&e) => return StateResponse::default(),
+            Err(e) if e.database_missing() => return Ok(None),
             Err(e) => {
-                return keep(
-                    Diagnostic::error(
-                        "Cannot read PostgreSQL privileges",
-                        format!("Reading the catalog of {:?} failed: {e}", recorded.database),
-                    )
-                    .into(),
-                );
+                return Err(Diagnostic::error(
+                    "Cannot read PostgreSQL privileges",
+                    format!("Reading the catalog of {:?} failed: {e}", recorded.database),
+                )
+                .into());
             }
         };
-        match held(&snap, &recorded) {
-            Some(h) => StateResponse {
-                state: observed(&recorded, &h, snap.version).to_value(),
-                private: req.private,
-                diags: Diagnostics::new(),
-            },
-            None => StateResponse::default(),
-        }
+        Ok(held(&snap, &recorded).map(|h| observed(&recorded, &h, snap.version)))
     }
 
-    async fn create(&self, _ctx: &Ctx, req: ApplyRequest) -> StateResponse {
-        let spec = match GrantSpec::from_value(&req.planned_state) {
-            Ok(s) => s,
-            Err(e) => {
-                return StateResponse {
-                    diags: Diagnostic::error("Invalid plan", e).into(),
-                    ..StateResponse::default()
-                };
-            }
-        };
-        match self.apply(None, &spec).await {
-            Ok(()) => StateResponse {
-                state: spec.to_value(),
-                ..StateResponse::default()
-            },
-            Err(diags) => StateResponse {
-                diags,
-                ..StateResponse::default()
-            },
-        }
+    async fn create(&self, op: &mut Op<'_, Pg>, spec: GrantSpec) -> Result<GrantSpec, CreateError> {
+        // GRANT is idempotent: a failed create leaves no state and the next apply repeats it.
+        self.apply(op.db, None, &spec).await?;
+        Ok(spec)
     }
 
-    async fn update(&self, _ctx: &Ctx, req: ApplyRequest) -> StateResponse {
-        let specs = GrantSpec::from_value(&req.prior_state)
-            .and_then(|p| GrantSpec::from_value(&req.planned_state).map(|s| (p, s)));
-        let (prior, spec) = match specs {
-            Ok(x) => x,
-            Err(e) => {
-                return StateResponse {
-                    state: req.prior_state,
-                    diags: Diagnostic::error("Invalid plan", e).into(),
-                    ..StateResponse::default()
-                };
-            }
-        };
-        match self.apply(Some(&prior), &spec).await {
-            Ok(()) => StateResponse {
-                state: spec.to_value(),
-                ..StateResponse::default()
-            },
-            Err(diags) => StateResponse {
-                state: req.prior_state,
-                diags,
-                ..StateResponse::default()
-            },
-        }
+    async fn update(
+        &self,
+        op: &mut Op<'_, Pg>,
+        prior: GrantSpec,
+        spec: GrantSpec,
+    ) -> Result<GrantSpec, Diagnostics> {
+        self.apply(op.db, Some(&prior), &spec).await?;
+        Ok(spec)
     }
 
-    async fn delete(&self, _ctx: &Ctx, req: ApplyRequest) -> Diagnostics {
-        let spec = match GrantSpec::from_value(&req.prior_state) {
-            Ok(s) => s,
-            Err(e) => return Diagnostic::error("Invalid state", e).into(),
-        };
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => return pg_unavailable(e),
-        };
+    async fn delete(&self, op: &mut Op<'_, Pg>, spec: GrantSpec) -> Result<(), Diagnostics> {
+        let pg = op.db;
         let fail = |e: &PgError| write_error("revoke", &spec, e);
-        let sigs = match signatures(&pg, &spec).await {
+        let sigs = match signatures(pg, &spec).await {
             Ok(s) => s,
-            Err(e) if target_missing(&e) => {
-                // Some listed routines are gone: revoke on those that remain.
-                match remaining_signatures(&pg, &spec).await {
-                    Ok(s) if s.is_empty() => return Diagnostics::new(),
-                    Ok(s) => s,
-                    Err(e) if target_missing(&e) => return Diagnostics::new(),
-                    Err(e) => return fail(&e),
-                }
-            }
-            Err(e) => return fail(&e),
+            // Some listed routines are gone: revoke on those that remain.
+            Err(e) if target_missing(&e) => match overloads(pg, &spec).await {
+                Ok(s) if s.is_empty() => return Ok(()),
+                Ok(s) => s,
+                Err(e) if target_missing(&e) => return Ok(()),
+                Err(e) => return Err(fail(&e)),
+            },
+            Err(e) => return Err(fail(&e)),
         };
         let target = target_sql(&spec, &sigs);
         match self
-            .write(&pg, &spec.database, &delete_sql(&spec, &target))
+            .write(pg, &spec.database, &delete_sql(&spec, &target))
             .await
         {
-            Ok(()) => Diagnostics::new(),
-            Err(e) if target_missing(&e) => self.delete_remaining(&pg, &spec).await,
-            Err(e) => fail(&e),
+            Ok(()) => Ok(()),
+            Err(e) if target_missing(&e) => self.delete_remaining(pg, &spec).await,
+            Err(e) => Err(fail(&e)),
         }
     }
 
-    async fn import(&self, _ctx: &Ctx, id: &str) -> ImportResponse {
-        let fail = |summary: &str, detail: String| ImportResponse {
-            states: Vec::new(),
-            diags: Diagnostic::error(summary.to_string(), detail).into(),
+    fn check_import_id(id: &str) -> Result<(), Diagnostics> {
+        checked_import_id(id).map(drop)
+    }
+
+    async fn import(&self, op: &mut Op<'_, Pg>, id: &str) -> Result<Vec<GrantSpec>, Diagnostics> {
+        let ImportId {
+            mut spec,
+            privileges_given,
+        } = checked_import_id(id)?;
+        let fail = |detail: String| -> Diagnostics {
+            Diagnostic::error("Cannot import PostgreSQL privileges", detail).into()
         };
-        let parsed = match parse_import_id(id) {
-            Ok(p) => p,
-            Err(e) => {
-                return fail(
-                    "Invalid import ID",
-                    format!("{id:?}: {e}.\n\nFormat: {ID_FORMAT}."),
-                );
-            }
-        };
-        let mut spec = parsed.spec;
-        let mut config = spec.to_value();
-        if !parsed.privileges_given {
-            config.set_attr("privileges", Value::Set(vec![Value::string("ALL")]));
-        }
-        let invalid = validate_config(&config);
-        if invalid.has_errors() {
-            let text = invalid
-                .0
-                .iter()
-                .map(|d| format!("{}: {}", d.summary, d.detail))
-                .collect::<Vec<_>>()
-                .join("\n");
-            return fail(
-                "Invalid import ID",
-                format!("{id:?}: {text}\n\nFormat: {ID_FORMAT}."),
-            );
-        }
-        let pg = match self.pg.pg().await {
-            Ok(pg) => pg,
-            Err(e) => {
-                return ImportResponse {
-                    states: Vec::new(),
-                    diags: pg_unavailable(e),
-                };
-            }
-        };
-        let snap = match self.snapshot(&pg, &spec.database).await {
-            Ok(s) => s,
-            Err(e) => return fail("Cannot import PostgreSQL privileges", e.to_string()),
-        };
+        let snap = self
+            .catalog
+            .snapshot(op.db, &spec.database)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let Some(h) = held(&snap, &spec) else {
-            return fail(
-                "Cannot import PostgreSQL privileges",
-                format!(
-                    "The {} {:?} does not exist.",
-                    if spec.object_type == ObjectType::Database {
-                        "database"
-                    } else {
-                        "schema"
-                    },
-                    if spec.object_type == ObjectType::Database {
-                        &spec.database
-                    } else {
-                        spec.schema.as_deref().unwrap_or_default()
-                    }
-                ),
-            );
+            let (what, name) = match spec.object_type {
+                ObjectType::Database => ("database", spec.database.as_str()),
+                _ => ("schema", spec.schema_name()),
+            };
+            return Err(fail(format!("The {what} {name:?} does not exist.")));
         };
-        if !parsed.privileges_given {
+        if !privileges_given {
             // What every target holds, as explicit names.
-            let all = spec.object_type.all(snap.version);
-            spec.privileges = all
+            let held_on_all: BTreeSet<String> = spec
+                .object_type
+                .all(snap.version)
                 .into_iter()
                 .filter(|p| h.iter().all(|x| x.contains_key(p)))
                 .collect();
-            if spec.privileges.is_empty() {
-                return fail(
-                    "Cannot import PostgreSQL privileges",
-                    format!(
-                        "{:?} holds no privilege on every target of {id:?}.",
-                        spec.role
-                    ),
-                );
+            if held_on_all.is_empty() {
+                return Err(fail(format!(
+                    "{:?} holds no privilege on every target of {id:?}.",
+                    spec.role
+                )));
             }
+            spec.privileges = Maybe::Known(held_on_all);
         }
         let managed = spec.managed(snap.version);
-        spec.with_grant_option = !h.is_empty()
-            && h.iter()
-                .all(|x| managed.iter().all(|p| x.get(p) == Some(&true)));
-        ImportResponse {
-            states: vec![observed(&spec, &h, snap.version).to_value()],
-            diags: Diagnostics::new(),
-        }
+        spec.with_grant_option = Maybe::Known(
+            !h.is_empty()
+                && h.iter()
+                    .all(|x| managed.iter().all(|p| x.get(p) == Some(&true))),
+        );
+        Ok(vec![observed(&spec, &h, snap.version)])
     }
-}
-
-/// The listed routines' overloads that still exist (none missing is an error here).
-async fn remaining_signatures(pg: &Pg, spec: &GrantSpec) -> Result<Vec<(String, String)>, PgError> {
-    let schema = spec.schema.clone().unwrap_or_default();
-    let names: Vec<String> = spec.listed().to_vec();
-    let kinds: Vec<String> = spec
-        .object_type
-        .kinds()
-        .iter()
-        .map(|k| k.to_string())
-        .collect();
-    let rows = pg
-        .query(Some(&spec.database), SIGNATURES, &[&schema, &names, &kinds])
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get(0).map_err(|e| decode_err(&e))?,
-                r.try_get(1).map_err(|e| decode_err(&e))?,
-            ))
-        })
-        .collect()
-}
-
-impl PostgresGrant {
-    /// Destroy after a REVOKE failed on a missing object: revoke on the listed objects that
-    /// still exist; nothing left means nothing to do.
-    async fn delete_remaining(&self, pg: &Pg, spec: &GrantSpec) -> Diagnostics {
-        let fail = |e: &PgError| write_error("revoke", spec, e);
-        let snap = match self.snapshot(pg, &spec.database).await {
-            Ok(s) => s,
-            Err(e) if database_missing(&e) => return Diagnostics::new(),
-            Err(e) => return fail(&e),
-        };
-        if held(&snap, spec).is_none() || spec.listed().is_empty() || spec.object_type.is_routine()
-        {
-            return Diagnostics::new();
-        }
-        let schema = spec.schema.as_deref().unwrap_or_default();
-        let existing: Vec<String> =
-            spec.listed()
-                .iter()
-                .filter(|n| {
-                    snap.relations.get(schema).into_iter().flatten().any(|o| {
-                        &&o.name == n && spec.object_type.kinds().contains(&o.sub.as_str())
-                    })
-                })
-                .cloned()
-                .collect();
-        if existing.is_empty() {
-            return Diagnostics::new();
-        }
-        let narrowed = GrantSpec {
-            objects: Some(existing),
-            ..spec.clone()
-        };
-        let target = target_sql(&narrowed, &[]);
-        match self
-            .write(pg, &spec.database, &delete_sql(&narrowed, &target))
-            .await
-        {
-            Ok(()) => Diagnostics::new(),
-            // The role itself is gone: so are its privileges.
-            Err(e) if e.is(&SqlState::UNDEFINED_OBJECT) => Diagnostics::new(),
-            Err(e) => fail(&e),
-        }
-    }
-}
-
-fn planned_id(planned: &Value) -> Option<Value> {
-    // The ID is known at plan time when every identifying attribute is.
-    let identity = ["role", "database", "object_type", "schema", "objects"];
-    if !identity.iter().all(|k| planned.get(k).is_wholly_known()) {
-        return None;
-    }
-    GrantSpec::from_value(planned)
-        .ok()
-        .map(|spec| Value::string(spec.id()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|p| p.to_string()).collect()
+    }
 
     fn spec(ty: ObjectType, privileges: &[&str]) -> GrantSpec {
         GrantSpec {
@@ -1245,14 +1060,41 @@ mod tests {
             object_type: ty,
             schema: Some("public".into()),
             objects: None,
-            privileges: privileges.iter().map(|p| p.to_string()).collect(),
-            with_grant_option: false,
-            authoritative: false,
+            privileges: Maybe::Known(set(privileges)),
+            with_grant_option: Maybe::Known(false),
+            authoritative: Maybe::Known(false),
         }
     }
 
     fn held_map(items: &[(&str, bool)]) -> BTreeMap<String, bool> {
         items.iter().map(|(p, g)| (p.to_string(), *g)).collect()
+    }
+
+    #[test]
+    fn model_round_trips_and_plans_keep_the_id() {
+        for name in OBJECT_TYPES {
+            assert_eq!(ObjectType::parse(name).map(ObjectType::name), Some(name));
+        }
+        let ty = PostgresGrant::schema().implied_type();
+        let mut s = spec(ObjectType::Sequence, &["USAGE", "SELECT"]);
+        s.objects = Some(vec!["s1".into()]);
+        let v = to_value(&s, &ty).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.get("object_type"), &Value::string("sequence"));
+        assert!(matches!(v.get("privileges"), Value::Set(_)));
+        assert_eq!(from_value::<GrantSpec>(&v).as_ref(), Ok(&s));
+        // Unknown privileges and flags at plan time: the model (and so the id) still decodes.
+        let mut planned = v.clone();
+        planned.set_attr(
+            "privileges",
+            Value::Set(vec![Value::string("USAGE"), Value::Unknown]),
+        );
+        planned.set_attr("authoritative", Value::Unknown);
+        let p: GrantSpec = from_value(&planned).unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.privileges.is_unknown() && p.authoritative.is_unknown());
+        assert_eq!(PostgresGrant::id(&p), s.id());
+        // An unknown identifying attribute leaves the id unknown.
+        planned.set_attr("schema", Value::Unknown);
+        assert!(from_value::<GrantSpec>(&planned).is_err());
     }
 
     #[test]
@@ -1283,7 +1125,7 @@ mod tests {
         assert_eq!(s.id(), "mario.rossi@example.com|myapp|table|public|a%2Cb,c");
         let p =
             parse_import_id("r|d|database|||ALL|authoritative").unwrap_or_else(|e| panic!("{e}"));
-        assert!(p.spec.authoritative && p.spec.schema.is_none() && p.spec.objects.is_none());
+        assert!(p.spec.is_authoritative() && p.spec.schema.is_none() && p.spec.objects.is_none());
         assert!(
             !parse_import_id("r|d|table|s||")
                 .unwrap_or_else(|e| panic!("{e}"))
@@ -1296,6 +1138,19 @@ mod tests {
             "r|d|table|s||SELECT|bogus",
         ] {
             assert!(parse_import_id(bad).is_err(), "{bad}");
+        }
+        // Checked like a configuration before anything connects.
+        assert!(checked_import_id("r|d|table|s||").is_ok());
+        for bad in [
+            "r|d|table|||SELECT",
+            "PUBLIC|d|schema|s||USAGE",
+            "r|d|table|s||select",
+        ] {
+            let d = checked_import_id(bad).err().unwrap_or_default();
+            assert!(
+                d.0.iter().any(|d| d.summary == "Invalid import ID"),
+                "{bad}: {d:?}"
+            );
         }
     }
 
@@ -1326,13 +1181,13 @@ mod tests {
         );
         let mut d = spec(ObjectType::Database, &["CONNECT"]);
         d.role = PUBLIC.into();
-        d.with_grant_option = true;
+        d.with_grant_option = Maybe::Known(true);
         let t = target_sql(&d, &[]);
         assert_eq!(
             create_sql(&d, &t),
             vec!["GRANT CONNECT ON DATABASE \"myapp\" TO PUBLIC WITH GRANT OPTION"]
         );
-        d.authoritative = true;
+        d.authoritative = Maybe::Known(true);
         assert_eq!(
             delete_sql(&d, &t),
             vec!["REVOKE ALL PRIVILEGES ON DATABASE \"myapp\" FROM PUBLIC"]
@@ -1356,8 +1211,8 @@ mod tests {
         );
         assert!(update_sql(&from, &to, t, 170_000)[0].contains("TRIGGER, MAINTAIN ON"));
         let mut from = to.clone();
-        from.with_grant_option = true;
-        to.privileges.remove("INSERT");
+        from.with_grant_option = Maybe::Known(true);
+        to.privileges = Maybe::Known(set(&["SELECT"]));
         assert_eq!(
             update_sql(&from, &to, t, 170_000),
             vec![
@@ -1366,7 +1221,7 @@ mod tests {
                 "GRANT SELECT ON TABLE x TO \"mario.rossi@example.com\"",
             ]
         );
-        to.authoritative = true;
+        to.authoritative = Maybe::Known(true);
         assert_eq!(
             update_sql(&from, &to, t, 170_000),
             vec![
@@ -1384,14 +1239,14 @@ mod tests {
         assert_eq!(observed(&s, std::slice::from_ref(&rich), 170_000), s);
         // One table lacks SELECT: drift.
         let o = observed(&s, &[rich.clone(), held_map(&[])], 170_000);
-        assert!(o.privileges.is_empty());
+        assert!(o.privileges().is_empty());
         // No tables at all: nothing lacks anything.
         assert_eq!(observed(&s, &[], 170_000), s);
         // Authoritative: the extra privilege shows, so the plan revokes it.
         let mut a = s.clone();
-        a.authoritative = true;
+        a.authoritative = Maybe::Known(true);
         let o = observed(&a, &[rich], 170_000);
-        assert_eq!(o.privileges, ["DELETE", "SELECT"].map(String::from).into());
+        assert_eq!(o.privileges(), &set(&["DELETE", "SELECT"]));
         // ALL: on 15 MAINTAIN is not part of it, on 17 it is.
         let all = spec(ObjectType::Table, &["ALL"]);
         let h: BTreeMap<String, bool> = ObjectType::Table
@@ -1401,10 +1256,10 @@ mod tests {
             .collect();
         assert_eq!(observed(&all, std::slice::from_ref(&h), 150_000), all);
         let o = observed(&all, &[h], 170_000);
-        assert!(!o.privileges.contains("ALL") && !o.privileges.contains("MAINTAIN"));
+        assert!(!o.privileges().contains("ALL") && !o.privileges().contains("MAINTAIN"));
         // Grant option: reported lost when one target lacks it.
         let mut g = s.clone();
-        g.with_grant_option = true;
+        g.with_grant_option = Maybe::Known(true);
         let o = observed(
             &g,
             &[
@@ -1413,12 +1268,32 @@ mod tests {
             ],
             170_000,
         );
-        assert!(!o.with_grant_option);
+        assert!(!o.grant_option());
+        // A state that drifted to no privileges still passes the state checks.
+        let drifted = to_value(
+            &spec(ObjectType::Table, &[]),
+            &PostgresGrant::schema().implied_type(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(PostgresGrant::schema().validate(&drifted).is_empty());
     }
 
     #[test]
     fn validation_names_attributes() {
-        let d = validate_config(&Value::object([
+        let validate = |cfg: &Value| {
+            let mut d = PostgresGrant::schema().validate(cfg);
+            d.extend(PostgresGrant::validate(cfg));
+            d
+        };
+        let paths = |d: &Diagnostics| {
+            let mut p: Vec<String> =
+                d.0.iter()
+                    .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
+                    .collect();
+            p.sort();
+            p
+        };
+        let d = validate(&Value::object([
             ("role", Value::string("")),
             ("database", Value::string("myapp")),
             ("object_type", Value::string("table")),
@@ -1427,13 +1302,12 @@ mod tests {
                 Value::Set(vec![Value::string("select"), Value::string("USAGE")]),
             ),
         ]));
-        let paths: Vec<String> =
-            d.0.iter()
-                .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
-                .collect();
-        assert_eq!(paths, vec!["role", "schema", "privileges", "privileges"]);
+        assert_eq!(
+            paths(&d),
+            vec!["privileges", "privileges", "role", "schema"]
+        );
         assert!(d.0.iter().any(|d| d.detail.contains("upper case")));
-        let d = validate_config(&Value::object([
+        let d = validate(&Value::object([
             ("role", Value::string("app")),
             ("database", Value::string("myapp")),
             ("object_type", Value::string("database")),
@@ -1443,12 +1317,25 @@ mod tests {
                 Value::Set(vec![Value::string("ALL"), Value::string("CONNECT")]),
             ),
         ]));
-        let paths: Vec<String> =
-            d.0.iter()
-                .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
-                .collect();
-        assert_eq!(paths, vec!["schema", "privileges"]);
-        let ok = validate_config(&Value::object([
+        assert_eq!(paths(&d), vec!["privileges", "schema"]);
+        let d = validate(&Value::object([
+            ("role", Value::string("PUBLIC")),
+            ("database", Value::string("myapp")),
+            ("object_type", Value::string("tables")),
+            ("objects", Value::List(vec![Value::string("")])),
+            ("privileges", Value::Set(vec![])),
+        ]));
+        let summaries: BTreeSet<&str> = d.0.iter().map(|d| d.summary.as_str()).collect();
+        assert_eq!(
+            summaries,
+            BTreeSet::from([
+                "Invalid role",
+                "Invalid object_type",
+                "Invalid object name",
+                "Invalid privileges"
+            ])
+        );
+        let ok = validate(&Value::object([
             ("role", Value::string("public")),
             ("database", Value::string("myapp")),
             ("object_type", Value::string("table")),
@@ -1456,7 +1343,7 @@ mod tests {
             ("privileges", Value::Set(vec![Value::string("MAINTAIN")])),
         ]));
         assert!(ok.is_empty(), "{ok:?}");
-        let unknown = validate_config(&Value::object([
+        let unknown = validate(&Value::object([
             ("role", Value::Unknown),
             ("database", Value::string("myapp")),
             ("object_type", Value::string("schema")),
