@@ -18,7 +18,7 @@ use crate::resources::pg_roles::{
     roles_of_current_user,
 };
 use crate::tfplugin::{
-    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Schema, Type, Validator, Value,
+    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Schema, Type, Value,
 };
 use crate::validators::pg_name;
 
@@ -252,22 +252,9 @@ async fn refuse_self(pg: &Pg, spec: &RoleSpec) -> Result<(), Diagnostics> {
     .into())
 }
 
-fn always_false(what: &'static str) -> Validator {
-    Validator::new(move |v| {
-        if v.as_bool() == Some(true) {
-            Err(format!(
-                "A group role is never {what}; only `false` is accepted (use rdsiam_postgres_user for a login)."
-            ))
-        } else {
-            Ok(())
-        }
-    })
-}
-
-fn flag_attribute(name: &str, what: &'static str, keyword: &str) -> Attribute {
+fn flag_attribute(name: &str, keyword: &str) -> Attribute {
     Attribute::bool(name)
         .default_value(Value::bool(false))
-        .validate(always_false(what))
         .description(format!(
             "Always `false` (the default): read from the catalog so that `ALTER ROLE … {keyword}` made out of band shows in the plan, and the apply sets `NO{keyword}` again."
         ))
@@ -317,17 +304,30 @@ impl ManagedResource for PostgresRole {
                     .default_value(Value::bool(false))
                     .description("On destroy, `DROP OWNED BY` the role in every database where it owns objects or holds privileges (default `false`): this revokes the group's grants. Runs after `reassign_owned_to`."),
             )
-            .attr(flag_attribute("login", "a login", "LOGIN"))
-            .attr(flag_attribute("superuser", "a superuser", "SUPERUSER"))
-            .attr(flag_attribute("createdb", "allowed to create databases", "CREATEDB"))
-            .attr(flag_attribute("createrole", "allowed to create roles", "CREATEROLE"))
-            .attr(flag_attribute("replication", "a replication role", "REPLICATION"))
-            .attr(flag_attribute("bypassrls", "exempt from row-level security", "BYPASSRLS")),
+            .attr(flag_attribute("login", "LOGIN"))
+            .attr(flag_attribute("superuser", "SUPERUSER"))
+            .attr(flag_attribute("createdb", "CREATEDB"))
+            .attr(flag_attribute("createrole", "CREATEROLE"))
+            .attr(flag_attribute("replication", "REPLICATION"))
+            .attr(flag_attribute("bypassrls", "BYPASSRLS")),
         )
     }
 
     fn validate(config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
+        // Here, not as schema validators: those also check the state, which holds what the
+        // catalog says (drift), and a drifted state must still plan its repair.
+        for (attr, _, keyword) in FLAGS {
+            if config.get(attr).as_bool() == Some(true) {
+                d.error_at(
+                    AttributePath::root(attr),
+                    format!("Invalid {attr}"),
+                    format!(
+                        "A group role is never {keyword}; only `false` is accepted (use rdsiam_postgres_user for a login)."
+                    ),
+                );
+            }
+        }
         let name = config.get("name").as_str();
         for (i, r) in config
             .get("roles")
