@@ -42,6 +42,19 @@ fn import_format(type_name: &str) -> Option<&'static str> {
              `roles`: list the memberships to keep in the configuration, or the plan shows the \
              others as removals."
         }
+        "rdsiam_postgres_role" => {
+            "The import ID is the role name, exactly as stored (case-sensitive, no quoting): \
+             `app_readonly`.\n\n\
+             Import records every role the group is currently a member of in `roles`. A role \
+             that can log in is imported with a warning, and the next apply sets `NOLOGIN`."
+        }
+        "rdsiam_postgres_role_membership" => {
+            "The import ID is `role|member`: `app_readonly|mario.rossi@example.com`. Inside a \
+             field only `%`, `|`, `,` and control characters are percent-encoded (`%25`, `%7C`, \
+             `%2C`). Import reads the options of the grant made by the provider's login, or, on \
+             PostgreSQL 16+ where only another role granted the membership, that grant's (with a \
+             warning)."
+        }
         "rdsiam_postgres_grant" => {
             "The import ID is `role|database|object_type|schema|objects[|privileges[|options]]`:\n\n\
              - `schema` empty for `object_type = \"database\"`;\n\

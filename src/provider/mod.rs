@@ -221,6 +221,14 @@ impl Provider for RdsIam {
         vec![
             Arc::new(Managed::new(PostgresUser, self.state.clone())),
             Arc::new(Managed::new(
+                crate::resources::postgres_role::PostgresRole,
+                self.state.clone(),
+            )),
+            Arc::new(Managed::new(
+                crate::resources::postgres_role_membership::PostgresRoleMembership,
+                self.state.clone(),
+            )),
+            Arc::new(Managed::new(
                 crate::resources::postgres_grant::PostgresGrant::new(),
                 self.state.clone(),
             )),

@@ -12,6 +12,10 @@ use crate::pg::ident::{quote_ident, quote_literal, validate_name};
 use crate::pg::row::{col, column};
 use crate::pg::{Pg, PgError};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres, unavailable};
+use crate::resources::pg_roles::{
+    create_preamble, current_user, dependent_databases, grant, not_reserved, revoke, role_name,
+    roles_of_current_user,
+};
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator, Value,
 };
@@ -20,20 +24,6 @@ use crate::validators::{pg_duration, pg_name, whole_number};
 pub struct PostgresUser;
 
 const DEFAULT_IAM_ROLE: &str = "rds_iam";
-
-/// Names PostgreSQL or RDS keep for themselves; managing them would break the server.
-fn reserved(name: &str) -> Option<&'static str> {
-    let lower = name.to_ascii_lowercase();
-    if lower.starts_with("pg_") {
-        Some("names starting with pg_ are reserved by PostgreSQL")
-    } else if lower.starts_with("rds_") || lower.starts_with("rdsadmin") {
-        Some("names starting with rds_ or rdsadmin are reserved by Amazon RDS")
-    } else if ["postgres", "public", "none"].contains(&lower.as_str()) {
-        Some("this name is reserved")
-    } else {
-        None
-    }
-}
 
 /// The resource's desired or recorded state as plain Rust.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -241,14 +231,6 @@ fn set_statement_timeout(name: &str, t: &Option<String>) -> String {
     }
 }
 
-fn grant(role: &str, to: &str) -> String {
-    format!("GRANT {} TO {}", quote_ident(role), quote_ident(to))
-}
-
-fn revoke(role: &str, from: &str) -> String {
-    format!("REVOKE {} FROM {}", quote_ident(role), quote_ident(from))
-}
-
 /// The statements that create `spec`, in one transaction.
 fn create_sql(spec: &UserSpec) -> Vec<String> {
     let mut sql = vec![format!(
@@ -413,41 +395,6 @@ async fn explain(pg: &Pg, action: &str, spec: &UserSpec, e: &PgError) -> Diagnos
     )
 }
 
-async fn current_user(pg: &Pg) -> Result<(String, bool), PgError> {
-    let rows = pg
-        .query(
-            None,
-            "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
-            &[],
-        )
-        .await?;
-    let row = rows.first().ok_or_else(|| PgError {
-        message: "cannot see the provider's own role in pg_roles".into(),
-        code: None,
-    })?;
-    Ok((col(row, 0)?, col(row, 1)?))
-}
-
-/// The roles the provider's login role can use (transitively). On 16+ an ADMIN-only row
-/// (no INHERIT, no SET) is not membership, so the RDS-like admin's hold on rds_iam and on the
-/// roles it created does not count.
-async fn roles_of_current_user(pg: &Pg) -> Result<BTreeSet<String>, PgError> {
-    let v16 = pg.server_version().await? >= 160_000;
-    let usable = if v16 {
-        "AND (m.inherit_option OR m.set_option)"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "WITH RECURSIVE up(oid) AS ( \
-           SELECT oid FROM pg_roles WHERE rolname = current_user \
-           UNION SELECT m.roleid FROM pg_auth_members m JOIN up ON m.member = up.oid {usable}) \
-         SELECT r.rolname::text FROM up JOIN pg_roles r ON r.oid = up.oid"
-    );
-    let rows = pg.query(None, &sql, &[]).await?;
-    Ok(column::<String>(&rows, 0)?.into_iter().collect())
-}
-
 /// Granting the IAM role to a role the provider's login already belongs to would put the
 /// login into rds_iam transitively and lock it out (on RDS, rds_iam members can only log in
 /// with IAM tokens). Refuse before touching anything.
@@ -484,17 +431,6 @@ async fn refuse_self(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
     .into())
 }
 
-/// PostgreSQL 16+ may add the creating role as a member of every role it creates
-/// (`createrole_self_grant`); with rds_iam granted in the same transaction that would make the
-/// admin an rds_iam member, so it is switched off for our transactions.
-async fn create_preamble(pg: &Pg) -> Result<Vec<String>, PgError> {
-    Ok(if pg.server_version().await? >= 160_000 {
-        vec!["SET LOCAL createrole_self_grant TO ''".to_string()]
-    } else {
-        Vec::new()
-    })
-}
-
 /// After an update, memberships granted by someone else survive our REVOKE (16+ tracks the
 /// grantor): say so instead of reporting success and diffing forever.
 async fn verify_applied(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
@@ -526,14 +462,6 @@ async fn verify_applied(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
         ),
     )
     .into())
-}
-
-fn role_name() -> Validator {
-    pg_name().summary("Invalid role name")
-}
-
-fn not_reserved() -> Validator {
-    Validator::string(|n| reserved(n).map_or(Ok(()), |why| Err(format!("{n:?}: {why}."))))
 }
 
 #[async_trait]
@@ -744,25 +672,6 @@ impl ManagedResource for PostgresUser {
         };
         Ok(vec![observed_spec(&recorded, &o)])
     }
-}
-
-/// Databases where the role owns objects or holds privileges (pg_shdepend), besides shared
-/// objects.
-async fn dependent_databases(pg: &Pg, name: &str) -> Result<Vec<String>, PgError> {
-    let rows = pg
-        .query(
-            None,
-            // dbid 0 = shared objects (databases, tablespaces the role owns): handled from
-            // the database we connect to.
-            "SELECT DISTINCT coalesce(d.datname, current_database())::text FROM pg_shdepend s \
-             LEFT JOIN pg_database d ON d.oid = s.dbid \
-             JOIN pg_roles r ON r.oid = s.refobjid \
-             WHERE s.refclassid = 'pg_authid'::regclass AND r.rolname = $1 \
-             ORDER BY 1",
-            &[&name],
-        )
-        .await?;
-    column(&rows, 0)
 }
 
 async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {

@@ -1,0 +1,472 @@
+//! rdsiam_postgres_role and rdsiam_postgres_role_membership against real PostgreSQL (15, 16,
+//! 17) driven by real Terraform (1.15.5 and 1.0.3), as a superuser and as an RDS-like admin:
+//! the group-role pattern of issue 13 (a NOLOGIN group holding CONNECT + SELECT, one user in it
+//! through `roles`, one through a membership with `inherit = false` on 16+), drift, import and
+//! destroy — and after every step the admin is a member of neither rds_iam nor a managed role.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value as Json;
+use support::postgres::{PgCluster, quote_literal, shared};
+use support::{TF_VERSIONS, Workspace};
+
+fn provider_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
+}
+
+const RDS_ADMIN: &str = "role_rds_admin";
+const RDS_ADMIN_PASSWORD: &str = "role-rds-admin-pw";
+const DB: &str = "role_acc";
+const GROUP: &str = "app_readonly";
+const USER_A: &str = "role_user_a";
+const USER_B: &str = "role_user_b";
+const PW_A: &str = "pw-user-a";
+
+#[derive(Clone, Copy, Debug)]
+enum Admin {
+    Superuser,
+    RdsLike,
+}
+
+fn login(pg: &PgCluster, admin: Admin) -> (String, String) {
+    pg.make_rds_like_admin(RDS_ADMIN, RDS_ADMIN_PASSWORD);
+    match admin {
+        Admin::Superuser => {
+            let (u, p) = pg.superuser();
+            (u.to_string(), p.to_string())
+        }
+        Admin::RdsLike => (RDS_ADMIN.to_string(), RDS_ADMIN_PASSWORD.to_string()),
+    }
+}
+
+fn hcl(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+fn config(pg: &PgCluster, user: &str, v16: bool) -> String {
+    let inherit = if v16 { "  inherit = false\n" } else { "" };
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    rdsiam = {{ source = "rdsiam/rdsiam" }}
+  }}
+}}
+provider "rdsiam" {{
+  postgres {{
+    host        = "localhost"
+    port        = {port}
+    username    = {user}
+    sslmode     = "verify-full"
+    sslrootcert = {ca}
+  }}
+}}
+
+resource "rdsiam_postgres_role" "ro" {{
+  name = "{GROUP}"
+}}
+
+resource "rdsiam_postgres_grant" "connect" {{
+  role        = rdsiam_postgres_role.ro.name
+  database    = "{DB}"
+  object_type = "database"
+  privileges  = ["CONNECT"]
+}}
+
+resource "rdsiam_postgres_grant" "select" {{
+  role        = rdsiam_postgres_role.ro.name
+  database    = "{DB}"
+  object_type = "table"
+  schema      = "public"
+  objects     = ["items"]
+  privileges  = ["SELECT"]
+}}
+
+resource "rdsiam_postgres_user" "a" {{
+  name     = "{USER_A}"
+  roles    = [rdsiam_postgres_role.ro.name]
+}}
+
+resource "rdsiam_postgres_user" "b" {{
+  name = "{USER_B}"
+}}
+
+resource "rdsiam_postgres_role_membership" "b" {{
+  role   = rdsiam_postgres_role.ro.name
+  member = rdsiam_postgres_user.b.name
+{inherit}}}
+"#,
+        port = pg.port(),
+        user = hcl(user),
+        ca = hcl(&pg.ca_path().to_string_lossy()),
+    )
+}
+
+fn q(pg: &PgCluster, db: &str, sql: &str) -> String {
+    pg.psql(db, sql)
+}
+
+fn role_exists(pg: &PgCluster, name: &str) -> bool {
+    q(
+        pg,
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_roles WHERE rolname = {}",
+            quote_literal(name)
+        ),
+    ) == "1"
+}
+
+/// pg_auth_members rows of (member, role), any grantor.
+fn direct_rows(pg: &PgCluster, member: &str, role: &str) -> usize {
+    q(
+        pg,
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid \
+             JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = {} AND u.rolname = {}",
+            quote_literal(role),
+            quote_literal(member)
+        ),
+    )
+    .parse()
+    .unwrap_or(usize::MAX)
+}
+
+/// After every step: the admin belongs to neither rds_iam nor any managed role (a superuser
+/// passes every pg_has_role check, so for it only pg_auth_members rows are looked at).
+fn assert_admin_outside(pg: &PgCluster, admin: Admin, user: &str, step: &str) {
+    for r in ["rds_iam", GROUP, USER_A, USER_B] {
+        match admin {
+            Admin::Superuser => assert_eq!(
+                direct_rows(pg, user, r),
+                0,
+                "{step}: superuser {user} has a pg_auth_members row for {r}"
+            ),
+            Admin::RdsLike => assert!(
+                !pg.admin_is_member_of(user, r),
+                "{step}: admin {user} is a member of {r}"
+            ),
+        }
+    }
+}
+
+fn group_flags(pg: &PgCluster) -> String {
+    q(
+        pg,
+        "postgres",
+        &format!(
+            "SELECT rolcanlogin::text || rolsuper::text || rolcreatedb::text || rolcreaterole::text \
+             || rolreplication::text || rolbypassrls::text FROM pg_roles WHERE rolname = '{GROUP}'"
+        ),
+    )
+}
+
+/// Acting as `user` (password login): a read and a write of role_acc.items.
+fn as_user(pg: &PgCluster, user: &str, pw: &str, sql: &str) -> Result<String, String> {
+    pg.try_psql(DB, user, pw, sql)
+}
+
+fn assert_group_works(pg: &PgCluster, v16: bool, step: &str) {
+    assert_eq!(
+        group_flags(pg),
+        "falsefalsefalsefalsefalsefalse",
+        "{step}: group flags"
+    );
+    assert_eq!(direct_rows(pg, USER_A, GROUP), 1, "{step}: A not in group");
+    assert!(
+        direct_rows(pg, USER_B, GROUP) >= 1,
+        "{step}: B not in group"
+    );
+    assert_eq!(
+        as_user(pg, USER_A, PW_A, "SELECT count(*) FROM items").as_deref(),
+        Ok("2"),
+        "{step}: A reads"
+    );
+    let write = as_user(pg, USER_A, PW_A, "INSERT INTO items VALUES (3)");
+    assert!(
+        write
+            .as_ref()
+            .is_err_and(|e| e.contains("permission denied")),
+        "{step}: A's write was not refused: {write:?}"
+    );
+    if v16 {
+        let inherit = q(
+            pg,
+            "postgres",
+            &format!(
+                "SELECT string_agg(m.inherit_option::text, ',') FROM pg_auth_members m \
+                 WHERE m.roleid = '{GROUP}'::regrole AND m.member = '{USER_B}'::regrole"
+            ),
+        );
+        assert_eq!(inherit, "false", "{step}: B's inherit_option");
+        // Without inheritance B has none of the group's privileges (not even CONNECT) until it
+        // runs SET ROLE; acted out from a superuser session.
+        let (su, su_pw) = pg.superuser();
+        let as_b = |sql: &str| pg.try_psql(DB, su, su_pw, &format!("SET ROLE {USER_B}; {sql}"));
+        assert!(
+            as_b("SELECT count(*) FROM items").is_err(),
+            "{step}: B read without SET ROLE"
+        );
+        assert_eq!(
+            as_b(&format!("SET ROLE {GROUP}; SELECT count(*) FROM items")).map(|s| s
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string()),
+            Ok("2".to_string()),
+            "{step}: B reads after SET ROLE"
+        );
+    }
+}
+
+fn actions(ws: &Workspace, plan_file: &str) -> Vec<(String, Vec<String>)> {
+    let out = ws.tf(&["show", "-json", plan_file]);
+    let plan: Json = serde_json::from_str(&out.stdout).unwrap_or_default();
+    plan["resource_changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["address"].as_str().unwrap_or_default().to_string(),
+                r["change"]["actions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_string))
+                    .collect(),
+            )
+        })
+        .filter(|(_, a): &(String, Vec<String>)| a != &["no-op"])
+        .collect()
+}
+
+fn setup_database(pg: &PgCluster, user: &str, password: &str) {
+    let (su, su_pw) = pg.superuser();
+    let _ = pg.try_psql(
+        "postgres",
+        su,
+        su_pw,
+        &format!("DROP DATABASE IF EXISTS {DB}"),
+    );
+    pg.try_psql("postgres", user, password, &format!("CREATE DATABASE {DB}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    pg.try_psql(
+        DB,
+        user,
+        password,
+        &format!(
+            "REVOKE CONNECT ON DATABASE {DB} FROM PUBLIC; \
+             CREATE TABLE items (id int); INSERT INTO items VALUES (1), (2)"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
+    let major: u32 = pg.major().parse().unwrap_or(0);
+    let v16 = major >= 16;
+    let (user, password) = login(pg, admin);
+    let step = |s: &str| format!("pg{major}/{admin:?}/tf{version}: {s}");
+    setup_database(pg, &user, &password);
+
+    let mut ws = Workspace::new(version, provider_bin());
+    ws.set_env("PGPASSWORD", &password);
+    ws.write("main.tf", &config(pg, &user, v16));
+    ws.ok(&["apply", "-auto-approve"]);
+    // A password so the test can log in as A (not managed by the provider).
+    q(
+        pg,
+        "postgres",
+        &format!("ALTER ROLE {USER_A} PASSWORD {}", quote_literal(PW_A)),
+    );
+    assert_group_works(pg, v16, &step("after create"));
+    assert_admin_outside(pg, admin, &user, &step("after create"));
+    assert_eq!(ws.plan_exit_code(), 0, "{}", step("re-plan after create"));
+
+    let show = ws.show_json();
+    let membership = show["values"]["root_module"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["address"] == "rdsiam_postgres_role_membership.b")
+        .map(|r| r["values"].clone())
+        .unwrap_or_default();
+    assert_eq!(
+        membership["id"],
+        format!("{GROUP}|{USER_B}"),
+        "{}",
+        step("id")
+    );
+    assert!(
+        membership["grantor"]
+            .as_str()
+            .is_some_and(|g| !g.is_empty()),
+        "{}: grantor {membership}",
+        step("grantor")
+    );
+
+    // Drift 1: LOGIN CREATEROLE on the group, made by a superuser out of band.
+    q(
+        pg,
+        "postgres",
+        &format!("ALTER ROLE {GROUP} LOGIN CREATEROLE"),
+    );
+    ws.ok(&["plan", "-out=drift.tfplan"]);
+    assert_eq!(
+        actions(&ws, "drift.tfplan"),
+        vec![(
+            "rdsiam_postgres_role.ro".to_string(),
+            vec!["update".to_string()]
+        )],
+        "{}",
+        step("LOGIN CREATEROLE drift")
+    );
+    ws.ok(&["apply", "-auto-approve"]);
+    assert_group_works(pg, v16, &step("after LOGIN repair"));
+    assert_admin_outside(pg, admin, &user, &step("after LOGIN repair"));
+    assert_eq!(
+        ws.plan_exit_code(),
+        0,
+        "{}",
+        step("re-plan after LOGIN repair")
+    );
+
+    // Drift 2: B's membership revoked out of band, as its grantor (on 16+ a REVOKE by anyone
+    // else removes nothing).
+    pg.try_psql(
+        "postgres",
+        &user,
+        &password,
+        &format!("REVOKE {GROUP} FROM {USER_B}"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(direct_rows(pg, USER_B, GROUP), 0, "{}", step("revoked"));
+    ws.ok(&["plan", "-out=revoke.tfplan"]);
+    assert_eq!(
+        actions(&ws, "revoke.tfplan"),
+        vec![(
+            "rdsiam_postgres_role_membership.b".to_string(),
+            vec!["create".to_string()]
+        )],
+        "{}",
+        step("REVOKE drift")
+    );
+    ws.ok(&["apply", "-auto-approve"]);
+    assert_group_works(pg, v16, &step("after REVOKE repair"));
+    assert_admin_outside(pg, admin, &user, &step("after REVOKE repair"));
+    assert_eq!(
+        ws.plan_exit_code(),
+        0,
+        "{}",
+        step("re-plan after REVOKE repair")
+    );
+
+    // Import of both types.
+    ws.ok(&["state", "rm", "rdsiam_postgres_role.ro"]);
+    ws.ok(&["import", "rdsiam_postgres_role.ro", GROUP]);
+    ws.ok(&["state", "rm", "rdsiam_postgres_role_membership.b"]);
+    ws.ok(&[
+        "import",
+        "rdsiam_postgres_role_membership.b",
+        &format!("{GROUP}|{USER_B}"),
+    ]);
+    assert_eq!(ws.plan_exit_code(), 0, "{}", step("plan after import"));
+    assert_admin_outside(pg, admin, &user, &step("after import"));
+    let bad = ws.fails(&["import", "rdsiam_postgres_role_membership.b", "no_pipe"]);
+    assert!(bad.combined().contains("Invalid import ID"), "{bad}");
+
+    ws.ok(&["destroy", "-auto-approve"]);
+    for r in [GROUP, USER_A, USER_B] {
+        assert!(!role_exists(pg, r), "{}: {r} left behind", step("destroy"));
+    }
+    assert!(role_exists(pg, &user), "{}", step("admin survived"));
+    assert_admin_outside(pg, admin, &user, &step("after destroy"));
+    let (su, su_pw) = pg.superuser();
+    pg.try_psql("postgres", su, su_pw, &format!("DROP DATABASE {DB}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn matrix(pg: &PgCluster) {
+    for admin in [Admin::Superuser, Admin::RdsLike] {
+        for &version in TF_VERSIONS {
+            lifecycle(pg, admin, version);
+        }
+    }
+    let left: Vec<String> = pg.roles().into_iter().filter(|r| r != RDS_ADMIN).collect();
+    assert!(
+        left.is_empty(),
+        "pg{}: roles left behind: {left:?}",
+        pg.major()
+    );
+}
+
+#[test]
+fn role_lifecycle_pg15() {
+    matrix(shared("15"));
+}
+
+#[test]
+fn role_lifecycle_pg16() {
+    matrix(shared("16"));
+}
+
+#[test]
+fn role_lifecycle_pg17() {
+    matrix(shared("17"));
+}
+
+/// inherit = false on PostgreSQL 15: an error at apply naming the attribute and the version,
+/// and nothing granted.
+#[test]
+fn inherit_false_before_16_is_refused_with_the_version() {
+    let cluster = PgCluster::start("15");
+    let pg = &cluster;
+    let (user, password) = login(pg, Admin::RdsLike);
+    q(
+        pg,
+        "postgres",
+        "CREATE ROLE v15_group NOLOGIN; CREATE ROLE v15_member NOLOGIN",
+    );
+    let mut ws = Workspace::new("1.15.5", provider_bin());
+    ws.set_env("PGPASSWORD", &password);
+    let head = config(pg, &user, false);
+    let head = &head[..head
+        .find("resource \"rdsiam_postgres_role\"")
+        .unwrap_or(head.len())];
+    ws.write(
+        "main.tf",
+        &format!(
+            "{head}\nresource \"rdsiam_postgres_role_membership\" \"m\" {{\n  role    = \"v15_group\"\n  member  = \"v15_member\"\n  inherit = false\n}}\n"
+        ),
+    );
+    let out = ws.fails(&["apply", "-auto-approve"]);
+    let text = out.combined();
+    for needle in [
+        "Invalid inherit",
+        "PostgreSQL 16 or later",
+        "the server is 15.",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+    assert_eq!(direct_rows(pg, "v15_member", "v15_group"), 0);
+
+    // The provider's own login as member: refused, nothing granted.
+    ws.write(
+        "main.tf",
+        &format!(
+            "{head}\nresource \"rdsiam_postgres_role_membership\" \"m\" {{\n  role   = \"v15_group\"\n  member = {}\n}}\n",
+            hcl(&user)
+        ),
+    );
+    let out = ws.fails(&["apply", "-auto-approve"]);
+    assert!(
+        out.combined()
+            .contains("Refusing a membership of the provider's login"),
+        "{out}"
+    );
+    assert_eq!(direct_rows(pg, &user, "v15_group"), 0);
+}
