@@ -46,6 +46,11 @@ fn hcl(s: &str) -> String {
 }
 
 fn config(pg: &PgCluster, user: &str, v16: bool) -> String {
+    config_with(pg, user, v16, "")
+}
+
+/// `membership_extra`: more attributes of the membership resource.
+fn config_with(pg: &PgCluster, user: &str, v16: bool, membership_extra: &str) -> String {
     let inherit = if v16 { "  inherit = false\n" } else { "" };
     format!(
         r#"
@@ -96,7 +101,7 @@ resource "rdsiam_postgres_user" "b" {{
 resource "rdsiam_postgres_role_membership" "b" {{
   role   = rdsiam_postgres_role.ro.name
   member = rdsiam_postgres_user.b.name
-{inherit}}}
+{inherit}{membership_extra}}}
 "#,
         port = pg.port(),
         user = hcl(user),
@@ -220,6 +225,21 @@ fn assert_group_works(pg: &PgCluster, v16: bool, step: &str) {
             "{step}: B reads after SET ROLE"
         );
     }
+}
+
+/// The oids of B's pg_auth_members rows in the group (16+ only: older rows have no oid).
+fn membership_oids(pg: &PgCluster) -> String {
+    if pg.major().parse::<u32>().unwrap_or(0) < 16 {
+        return String::new();
+    }
+    q(
+        pg,
+        "postgres",
+        &format!(
+            "SELECT string_agg(oid::text, ',') FROM pg_auth_members \
+             WHERE roleid = '{GROUP}'::regrole AND member = '{USER_B}'::regrole"
+        ),
+    )
 }
 
 fn actions(ws: &Workspace, plan_file: &str) -> Vec<(String, Vec<String>)> {
@@ -363,6 +383,56 @@ fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
         0,
         "{}",
         step("re-plan after REVOKE repair")
+    );
+
+    // A change of options is made in place: an update, the same pg_auth_members row.
+    ws.write(
+        "main.tf",
+        &config_with(pg, &user, v16, "  admin_option = true\n"),
+    );
+    ws.ok(&["plan", "-out=admin.tfplan"]);
+    assert_eq!(
+        actions(&ws, "admin.tfplan"),
+        vec![(
+            "rdsiam_postgres_role_membership.b".to_string(),
+            vec!["update".to_string()]
+        )],
+        "{}",
+        step("admin_option change")
+    );
+    let oid_before = membership_oids(pg);
+    ws.ok(&["apply"]);
+    let admin_opt = |pg: &PgCluster| {
+        q(
+            pg,
+            "postgres",
+            &format!(
+                "SELECT string_agg(admin_option::text, ',') FROM pg_auth_members \
+                 WHERE roleid = '{GROUP}'::regrole AND member = '{USER_B}'::regrole"
+            ),
+        )
+    };
+    assert_eq!(admin_opt(pg), "true", "{}", step("admin_option granted"));
+    if v16 {
+        // 16+ rows have their own oid: the same row means it was not revoked and re-granted.
+        assert_eq!(membership_oids(pg), oid_before, "{}", step("same row"));
+    }
+    assert_admin_outside(pg, admin, &user, &step("after admin_option"));
+    assert_eq!(
+        ws.plan_exit_code(),
+        0,
+        "{}",
+        step("re-plan after admin_option")
+    );
+    ws.write("main.tf", &config(pg, &user, v16));
+    ws.ok(&["apply"]);
+    assert_eq!(admin_opt(pg), "false", "{}", step("admin_option revoked"));
+    assert_group_works(pg, v16, &step("after admin_option revoked"));
+    assert_eq!(
+        ws.plan_exit_code(),
+        0,
+        "{}",
+        step("re-plan after admin_option revoked")
     );
 
     // Import of both types.
