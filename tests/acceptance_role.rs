@@ -4,45 +4,21 @@
 //! through `roles`, one through a membership with `inherit = false` on 16+), drift, import and
 //! destroy — and after every step the admin is a member of neither rds_iam nor a managed role.
 
-mod support;
-
-use std::path::Path;
+use crate::support;
 
 use serde_json::Value as Json;
-use support::postgres::{PgCluster, quote_literal, shared};
-use support::{TF_VERSIONS, Workspace};
+use support::postgres::{Admin, PgCluster, RDS_ADMIN, provider_block, quote_literal, shared};
+use support::{TF_VERSIONS, Workspace, hcl, provider_bin};
 
-fn provider_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-rdsiam"))
-}
-
-const RDS_ADMIN: &str = "role_rds_admin";
-const RDS_ADMIN_PASSWORD: &str = "role-rds-admin-pw";
 const DB: &str = "role_acc";
 const GROUP: &str = "app_readonly";
 const USER_A: &str = "role_user_a";
 const USER_B: &str = "role_user_b";
 const PW_A: &str = "pw-user-a";
 
-#[derive(Clone, Copy, Debug)]
-enum Admin {
-    Superuser,
-    RdsLike,
-}
-
 fn login(pg: &PgCluster, admin: Admin) -> (String, String) {
-    pg.make_rds_like_admin(RDS_ADMIN, RDS_ADMIN_PASSWORD);
-    match admin {
-        Admin::Superuser => {
-            let (u, p) = pg.superuser();
-            (u.to_string(), p.to_string())
-        }
-        Admin::RdsLike => (RDS_ADMIN.to_string(), RDS_ADMIN_PASSWORD.to_string()),
-    }
-}
-
-fn hcl(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
+    let l = pg.login(admin);
+    (l.user, l.password)
 }
 
 fn config(pg: &PgCluster, user: &str, v16: bool) -> String {
@@ -53,22 +29,7 @@ fn config(pg: &PgCluster, user: &str, v16: bool) -> String {
 fn config_with(pg: &PgCluster, user: &str, v16: bool, membership_extra: &str) -> String {
     let inherit = if v16 { "  inherit = false\n" } else { "" };
     format!(
-        r#"
-terraform {{
-  required_providers {{
-    rdsiam = {{ source = "rdsiam/rdsiam" }}
-  }}
-}}
-provider "rdsiam" {{
-  postgres {{
-    host        = "localhost"
-    port        = {port}
-    username    = {user}
-    sslmode     = "verify-full"
-    sslrootcert = {ca}
-  }}
-}}
-
+        r#"{provider}
 resource "rdsiam_postgres_role" "ro" {{
   name = "{GROUP}"
 }}
@@ -103,9 +64,7 @@ resource "rdsiam_postgres_role_membership" "b" {{
   member = rdsiam_postgres_user.b.name
 {inherit}{membership_extra}}}
 "#,
-        port = pg.port(),
-        user = hcl(user),
-        ca = hcl(&pg.ca_path().to_string_lossy()),
+        provider = provider_block(pg, user, ""),
     )
 }
 
@@ -355,6 +314,44 @@ fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
         step("re-plan after LOGIN repair")
     );
 
+    // Drift 1b: the user A locked out (NOLOGIN) and given CREATEROLE out of band.
+    q(
+        pg,
+        "postgres",
+        &format!("ALTER ROLE {USER_A} NOLOGIN CREATEROLE"),
+    );
+    ws.ok(&["plan", "-out=user-drift.tfplan"]);
+    assert_eq!(
+        actions(&ws, "user-drift.tfplan"),
+        vec![(
+            "rdsiam_postgres_user.a".to_string(),
+            vec!["update".to_string()]
+        )],
+        "{}",
+        step("user NOLOGIN CREATEROLE drift")
+    );
+    ws.ok(&["apply", "-auto-approve"]);
+    assert_eq!(
+        q(
+            pg,
+            "postgres",
+            &format!(
+                "SELECT rolcanlogin::text || rolcreaterole::text FROM pg_roles WHERE rolname = '{USER_A}'"
+            ),
+        ),
+        "truefalse",
+        "{}",
+        step("user attributes repaired")
+    );
+    assert_group_works(pg, v16, &step("after user repair"));
+    assert_admin_outside(pg, admin, &user, &step("after user repair"));
+    assert_eq!(
+        ws.plan_exit_code(),
+        0,
+        "{}",
+        step("re-plan after user repair")
+    );
+
     // Drift 2: B's membership revoked out of band, as its grantor (on 16+ a REVOKE by anyone
     // else removes nothing).
     pg.try_psql(
@@ -487,6 +484,16 @@ fn role_lifecycle_pg16() {
 #[test]
 fn role_lifecycle_pg17() {
     matrix(shared("17"));
+}
+
+#[test]
+fn role_lifecycle_pg13() {
+    matrix(shared("13"));
+}
+
+#[test]
+fn role_lifecycle_pg18() {
+    matrix(shared("18"));
 }
 
 /// inherit = false on PostgreSQL 15: an error at apply naming the attribute and the version,

@@ -183,17 +183,22 @@ fn quickstart_applies_against_rds_like_postgres_and_moto() {
     point_at(&mut ws, &pg, &moto);
 
     ws.ok(&["apply"]);
-    assert_eq!(pg.roles(), vec!["orders_app"]);
+    assert_eq!(pg.roles(), vec!["orders_app", "orders_rw"]);
     assert_eq!(role_row(&pg, "orders_app"), "t|20|t");
-    assert_eq!(access_row(&pg, "orders_app"), "t|t|t");
-    assert_eq!(
-        table_privileges(&pg, "orders_app"),
-        expected(&[
-            ("customers", "SELECT"),
-            ("orders", "SELECT,INSERT,UPDATE"),
-            ("payments", "SELECT"),
-        ])
-    );
+    // The group holds the grants (and cannot log in); the user has them through membership.
+    assert_eq!(role_row(&pg, "orders_rw"), "f|-1|f");
+    for role in ["orders_rw", "orders_app"] {
+        assert_eq!(access_row(&pg, role), "t|t|t", "{role}");
+        assert_eq!(
+            table_privileges(&pg, role),
+            expected(&[
+                ("customers", "SELECT"),
+                ("orders", "SELECT,INSERT,UPDATE"),
+                ("payments", "SELECT"),
+            ]),
+            "{role}"
+        );
+    }
 
     // The grants work for a real login (a password stands in for the IAM token here).
     pg.psql(
@@ -250,6 +255,7 @@ fn quickstart_applies_against_rds_like_postgres_and_moto() {
         "rdsiam_postgres_grant.schema",
         "rdsiam_postgres_grant.sequences",
         "rdsiam_postgres_grant.write",
+        "rdsiam_postgres_role.app",
         "rdsiam_postgres_user.app",
     ]
     .iter()
@@ -326,7 +332,16 @@ fn aurora_iam_applies_modules_per_workload_with_ephemeral_tokens() {
         "a token is in the state"
     );
 
-    assert_eq!(pg.roles(), vec!["orders_api", "reporting"]);
+    assert_eq!(
+        pg.roles(),
+        vec![
+            "orders_api",
+            "orders_api_access",
+            "reporting",
+            "reporting_access"
+        ]
+    );
+    assert_eq!(role_row(&pg, "orders_api_access"), "f|-1|f");
     assert_eq!(role_row(&pg, "orders_api"), "t|50|t");
     assert_eq!(role_row(&pg, "reporting"), "t|-1|t");
     assert_eq!(access_row(&pg, "orders_api"), "t|t|t");

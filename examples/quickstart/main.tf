@@ -1,8 +1,9 @@
 # Quickstart: give one workload IAM access to an Aurora PostgreSQL database.
 #
 #   1. look the cluster up (its resource id, "cluster-…", is what IAM policies name)
-#   2. create the PostgreSQL user, a member of rds_iam so it logs in with IAM tokens
-#   3. grant it what it needs: CONNECT, USAGE on the schema, table privileges
+#   2. a NOLOGIN group role holds the grants: CONNECT, USAGE on the schema, table privileges
+#      (the recommended least-privilege pattern: more users can join it later)
+#   3. create the PostgreSQL user, a member of rds_iam (IAM tokens) and of the group
 #   4. build the rds-db:connect policy for it (attach it to the workload's IAM role with
 #      hashicorp/aws: see examples/aurora-iam)
 #
@@ -45,20 +46,26 @@ data "rdsiam_cluster" "main" {
   cluster_identifier = var.cluster_identifier
 }
 
+# The group that holds the privileges; users get them by membership.
+resource "rdsiam_postgres_role" "app" {
+  name = var.app_role
+}
+
 resource "rdsiam_postgres_user" "app" {
   name             = var.app_user
   connection_limit = 20
+  roles            = [rdsiam_postgres_role.app.name]
 }
 
 resource "rdsiam_postgres_grant" "connect" {
-  role        = rdsiam_postgres_user.app.name
+  role        = rdsiam_postgres_role.app.name
   database    = var.database
   object_type = "database"
   privileges  = ["CONNECT"]
 }
 
 resource "rdsiam_postgres_grant" "schema" {
-  role        = rdsiam_postgres_user.app.name
+  role        = rdsiam_postgres_role.app.name
   database    = var.database
   object_type = "schema"
   schema      = var.schema
@@ -67,7 +74,7 @@ resource "rdsiam_postgres_grant" "schema" {
 
 # Read every table of the schema...
 resource "rdsiam_postgres_grant" "read_all" {
-  role        = rdsiam_postgres_user.app.name
+  role        = rdsiam_postgres_role.app.name
   database    = var.database
   object_type = "table"
   schema      = var.schema
@@ -76,7 +83,7 @@ resource "rdsiam_postgres_grant" "read_all" {
 
 # ...and write only the ones listed.
 resource "rdsiam_postgres_grant" "write" {
-  role        = rdsiam_postgres_user.app.name
+  role        = rdsiam_postgres_role.app.name
   database    = var.database
   object_type = "table"
   schema      = var.schema
@@ -86,7 +93,7 @@ resource "rdsiam_postgres_grant" "write" {
 
 # INSERT into a table with a serial / identity column draws from its sequence.
 resource "rdsiam_postgres_grant" "sequences" {
-  role        = rdsiam_postgres_user.app.name
+  role        = rdsiam_postgres_role.app.name
   database    = var.database
   object_type = "sequence"
   schema      = var.schema

@@ -62,6 +62,12 @@ variable "writable_tables" {
   default     = ["orders"]
 }
 
+variable "app_role" {
+  description = "The NOLOGIN group role that holds the workload's privileges."
+  type        = string
+  default     = "orders_rw"
+}
+
 variable "app_user" {
   description = "The PostgreSQL user the workload logs in as with IAM tokens."
   type        = string

@@ -54,6 +54,17 @@ pub enum CreateError {
     Uncertain(Diagnostics),
 }
 
+impl CreateError {
+    /// A failed write: `Uncertain` when its COMMIT's outcome is unknown.
+    pub fn of_write(commit_unknown: bool, diags: Diagnostics) -> CreateError {
+        if commit_unknown {
+            CreateError::Uncertain(diags)
+        } else {
+            CreateError::Failed(diags)
+        }
+    }
+}
+
 impl From<Diagnostics> for CreateError {
     fn from(d: Diagnostics) -> Self {
         CreateError::Failed(d)
@@ -86,6 +97,17 @@ pub trait ManagedResource: Send + Sync + 'static {
     /// Refines a wholly known plan, e.g. computed attributes that always plan to one value
     /// so that drift shows as a change.
     fn refine_plan(_planned: &mut Self::Model) {}
+    /// Whether [`ManagedResource::check_plan`] needs the database at plan time.
+    const PLAN_NEEDS_DB: bool = false;
+    /// Plan-time checks against the server (e.g. what its version supports), on a wholly
+    /// known plan. Skipped when the database cannot be reached: apply reports that.
+    async fn check_plan(
+        &self,
+        _op: &mut Op<'_, <Self::Engine as Engine>::Conn>,
+        _planned: &Self::Model,
+    ) -> Result<(), Diagnostics> {
+        Ok(())
+    }
     /// The observed state, or `None` when the object is gone.
     async fn read(
         &self,
@@ -215,7 +237,7 @@ impl<R: ManagedResource> Resource for Managed<R> {
         R::validate(config)
     }
 
-    async fn modify_plan(&self, _ctx: &Ctx, _req: &PlanRequest, plan: &mut PlanResponse) {
+    async fn modify_plan(&self, ctx: &Ctx, _req: &PlanRequest, plan: &mut PlanResponse) {
         // The id is known at plan time once every attribute is; otherwise the default plan's
         // value stands (unknown on create, the prior id on update).
         if !plan.planned_state.is_null()
@@ -225,6 +247,20 @@ impl<R: ManagedResource> Resource for Managed<R> {
             match self.state(&m) {
                 Ok(v) => plan.planned_state = v,
                 Err(d) => plan.diags.extend(d),
+            }
+            if R::PLAN_NEEDS_DB
+                && let Ok(db) = self.connect().await
+            {
+                let mut op = Op {
+                    ctx,
+                    db: &*db,
+                    warnings: Diagnostics::new(),
+                };
+                let checked = self.res.check_plan(&mut op, &m).await;
+                plan.diags.extend(op.warnings);
+                if let Err(d) = checked {
+                    plan.diags.extend(d);
+                }
             }
         }
     }

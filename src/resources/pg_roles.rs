@@ -108,6 +108,33 @@ pub(crate) async fn dependent_databases(pg: &Pg, name: &str) -> Result<Vec<Strin
     column(&rows, 0)
 }
 
+/// A user's or group role's import ID: the role name, exactly as stored.
+pub(crate) fn check_role_import_id(id: &str) -> Result<(), Diagnostics> {
+    crate::pg::ident::validate_name(id).map_err(|e| {
+        Diagnostic::error(
+            "Invalid import ID",
+            format!("The ID is the role name: {id:?} {e}."),
+        )
+        .into()
+    })
+}
+
+/// What an import's catalog read found: the role, or an error naming what is missing.
+pub(crate) fn imported<T>(
+    read: Result<Option<T>, PgError>,
+    noun: &str,
+    id: &str,
+) -> Result<T, Diagnostics> {
+    let fail = |detail: String| -> Diagnostics {
+        Diagnostic::error(format!("Cannot import PostgreSQL {noun}"), detail).into()
+    };
+    read.map_err(|e| fail(e.to_string()))?.ok_or_else(|| {
+        fail(format!(
+            "No role named {id:?} exists (names are case-sensitive)."
+        ))
+    })
+}
+
 /// A role to drop, and how.
 pub(crate) struct DropRole<'a> {
     pub name: &'a str,

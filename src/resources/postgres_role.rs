@@ -9,13 +9,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::error::SqlState;
 
-use crate::pg::ident::{quote_ident, validate_name};
+use crate::pg::ident::quote_ident;
 use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres, unavailable};
 use crate::resources::pg_roles::{
-    DropRole, create_preamble, current_user, drop_role, grant, not_reserved, revoke, role_name,
-    roles_of_current_user,
+    DropRole, check_role_import_id, create_preamble, current_user, drop_role, grant, imported,
+    not_reserved, revoke, role_name, roles_of_current_user,
 };
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Schema, Type, Value,
@@ -373,10 +373,10 @@ impl ManagedResource for PostgresRole {
         sql.extend(create_sql(&spec));
         match pg.write(None, &sql).await {
             Ok(()) => Ok(spec),
-            Err(e) if e.commit_unknown() => {
-                Err(CreateError::Uncertain(write_error("create", &spec, &e)))
-            }
-            Err(e) => Err(write_error("create", &spec, &e).into()),
+            Err(e) => Err(CreateError::of_write(
+                e.commit_unknown(),
+                write_error("create", &spec, &e),
+            )),
         }
     }
 
@@ -428,24 +428,11 @@ impl ManagedResource for PostgresRole {
     }
 
     fn check_import_id(id: &str) -> Result<(), Diagnostics> {
-        validate_name(id).map_err(|e| {
-            Diagnostic::error(
-                "Invalid import ID",
-                format!("The ID is the role name: {id:?} {e}."),
-            )
-            .into()
-        })
+        check_role_import_id(id)
     }
 
     async fn import(&self, op: &mut Op<'_, Pg>, id: &str) -> Result<Vec<RoleSpec>, Diagnostics> {
-        let fail = |detail: String| -> Diagnostics {
-            Diagnostic::error("Cannot import PostgreSQL role", detail).into()
-        };
-        let Some(o) = observe(op.db, id).await.map_err(|e| fail(e.to_string()))? else {
-            return Err(fail(format!(
-                "No role named {id:?} exists (names are case-sensitive)."
-            )));
-        };
+        let o = imported(observe(op.db, id).await, "role", id)?;
         if o.flags[0] {
             op.warnings.warning(
                 "Imported role can log in",

@@ -373,6 +373,20 @@ impl ManagedResource for PostgresRoleMembership {
         d
     }
 
+    const PLAN_NEEDS_DB: bool = true;
+
+    async fn check_plan(
+        &self,
+        op: &mut Op<'_, Pg>,
+        planned: &MembershipSpec,
+    ) -> Result<(), Diagnostics> {
+        // Only a non-default option can fail on an older server: don't ask it otherwise.
+        if planned.inherit && planned.set {
+            return Ok(());
+        }
+        check_version(op.db, planned).await.map(|_| ())
+    }
+
     fn id(spec: &MembershipSpec) -> String {
         format!(
             "{}|{}",
@@ -432,10 +446,10 @@ impl ManagedResource for PostgresRoleMembership {
         };
         match pg.write(None, &sql).await {
             Ok(()) => Ok(done),
-            Err(e) if e.commit_unknown() => {
-                Err(CreateError::Uncertain(write_error("create", &spec, &e)))
-            }
-            Err(e) => Err(write_error("create", &spec, &e).into()),
+            Err(e) => Err(CreateError::of_write(
+                e.commit_unknown(),
+                write_error("create", &spec, &e),
+            )),
         }
     }
 

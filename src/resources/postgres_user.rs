@@ -13,8 +13,8 @@ use crate::pg::row::{col, column};
 use crate::pg::{Pg, PgError};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres, unavailable};
 use crate::resources::pg_roles::{
-    create_preamble, current_user, dependent_databases, grant, not_reserved, revoke, role_name,
-    roles_of_current_user,
+    DropRole, check_role_import_id, create_preamble, current_user, drop_role, grant, imported,
+    not_reserved, revoke, role_name, roles_of_current_user,
 };
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator, Value,
@@ -612,10 +612,10 @@ impl ManagedResource for PostgresUser {
             // Pg::write asks the server whether a COMMIT that lost its connection committed;
             // only when it cannot tell does this happen. Returning no state would orphan a
             // role that did commit (the next apply: "role already exists").
-            Err(e) if e.commit_unknown() => Err(CreateError::Uncertain(
+            Err(e) => Err(CreateError::of_write(
+                e.commit_unknown(),
                 explain(pg, "create", &spec, &e).await,
             )),
-            Err(e) => Err(explain(pg, "create", &spec, &e).await.into()),
         }
     }
 
@@ -639,24 +639,11 @@ impl ManagedResource for PostgresUser {
     }
 
     fn check_import_id(id: &str) -> Result<(), Diagnostics> {
-        validate_name(id).map_err(|e| {
-            Diagnostic::error(
-                "Invalid import ID",
-                format!("The ID is the role name: {id:?} {e}."),
-            )
-            .into()
-        })
+        check_role_import_id(id)
     }
 
     async fn import(&self, op: &mut Op<'_, Pg>, id: &str) -> Result<Vec<UserSpec>, Diagnostics> {
-        let fail = |detail: String| -> Diagnostics {
-            Diagnostic::error("Cannot import PostgreSQL user", detail).into()
-        };
-        let Some(o) = observe(op.db, id).await.map_err(|e| fail(e.to_string()))? else {
-            return Err(fail(format!(
-                "No role named {id:?} exists (names are case-sensitive)."
-            )));
-        };
+        let o = imported(observe(op.db, id).await, "user", id)?;
         let recorded = UserSpec {
             // Every membership besides the IAM role becomes managed, so a config that lists
             // them plans clean.
@@ -675,160 +662,40 @@ impl ManagedResource for PostgresUser {
 }
 
 async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
-    let fail = |e: &PgError| -> Diagnostics {
+    let observed = observe(pg, &spec.name).await.map_err(|e| -> Diagnostics {
         Diagnostic::error(
             "Cannot drop PostgreSQL user",
             format!("Dropping role {:?} failed: {e}", spec.name),
         )
         .into()
-    };
-    let exists = observe(pg, &spec.name).await.map_err(|e| fail(&e))?;
-    let Some(observed) = exists else {
+    })?;
+    let Some(observed) = observed else {
         return Ok(());
     };
-    let dbs = dependent_databases(pg, &spec.name)
-        .await
-        .map_err(|e| fail(&e))?;
-    let cleanup = spec.reassign_owned_to.is_some() || spec.drop_owned;
-    if !dbs.is_empty() && cleanup {
-        let (me, superuser) = current_user(pg).await.map_err(|e| fail(&e))?;
-        // REASSIGN / DROP OWNED need the privileges of the role being dropped. A
-        // non-superuser admin borrows them only after the user has left the IAM role, so the
-        // admin never gains rds_iam, even transitively.
-        let mut revoked = Vec::new();
-        if observed.member_of.contains(&spec.iam_role) {
-            revoked.push(spec.iam_role.clone());
-        }
-        revoked.extend(
-            spec.managed_roles()
-                .into_iter()
-                .filter(|r| observed.member_of.contains(*r))
-                .cloned(),
-        );
-        let prep: Vec<String> = revoked.iter().map(|r| revoke(r, &spec.name)).collect();
-        if !prep.is_empty() {
-            pg.write(None, &prep).await.map_err(|e| fail(&e))?;
-        }
-        // From here on every failure puts things back as they were: the user keeps its
-        // access, the admin gives back what it borrowed, whatever step failed.
-        let mut borrowed = false;
-        let result = clean_up_and_drop(pg, spec, &dbs, &me, superuser, &mut borrowed).await;
-        if result.is_err() {
-            let mut undo: Vec<String> = revoked.iter().map(|r| grant(r, &spec.name)).collect();
-            if borrowed {
-                undo.insert(0, revoke(&spec.name, &me));
-            }
-            if !undo.is_empty() && pg.write(None, &undo).await.is_err() {
-                return result.map_err(|mut d| {
-                    d.error(
-                        "Could not restore the user's memberships",
-                        format!("Run as an admin: {};", undo.join("; ")),
-                    );
-                    d
-                });
-            }
-        }
-        return result;
+    // The user leaves the IAM role (and its managed roles) before a non-superuser admin
+    // borrows its privileges, so the admin never gains rds_iam, even transitively.
+    let mut leave_first = Vec::new();
+    if observed.member_of.contains(&spec.iam_role) {
+        leave_first.push(spec.iam_role.clone());
     }
-    drop_role(pg, spec, &dbs).await
-}
-
-/// Borrows the user's privileges where a non-superuser admin needs them, runs REASSIGN /
-/// DROP OWNED in every database, then drops the role. `borrowed` tells the caller what to undo.
-async fn clean_up_and_drop(
-    pg: &Pg,
-    spec: &UserSpec,
-    dbs: &[String],
-    me: &str,
-    superuser: bool,
-    borrowed: &mut bool,
-) -> Result<(), Diagnostics> {
-    let fail = |e: &PgError| -> Diagnostics {
-        Diagnostic::error(
-            "Cannot drop PostgreSQL user",
-            format!("Dropping role {:?} failed: {e}", spec.name),
-        )
-        .into()
-    };
-    if !superuser {
-        let rows = pg
-            .query(
-                None,
-                "SELECT pg_has_role($1, $2, 'MEMBER'), pg_has_role(current_user, $1, 'USAGE')",
-                &[&spec.name, &spec.iam_role],
-            )
-            .await
-            .map_err(|e| fail(&e))?;
-        let flag = |i: usize| {
-            rows.first()
-                .and_then(|r| r.try_get::<_, bool>(i).ok())
-                .unwrap_or(true)
-        };
-        if flag(0) {
-            return Err(Diagnostic::error(
-                "Cannot drop PostgreSQL user safely",
-                format!(
-                    "{:?} is still a member of {:?} through a grant by another role or through a group. Borrowing its privileges for REASSIGN/DROP OWNED would make the provider's login {me:?} a member of {:?} too. Remove that membership first, or clean up the user's objects by hand.",
-                    spec.name, spec.iam_role, spec.iam_role
-                ),
-            )
-            .into());
-        }
-        if !flag(1) {
-            let borrow = format!("GRANT {} TO {}", quote_ident(&spec.name), quote_ident(me));
-            pg.write(None, &[borrow]).await.map_err(|e| fail(&e))?;
-            *borrowed = true;
-        }
-    }
-    for db in dbs {
-        let mut sql = Vec::new();
-        if let Some(to) = &spec.reassign_owned_to {
-            sql.push(format!(
-                "REASSIGN OWNED BY {} TO {}",
-                quote_ident(&spec.name),
-                quote_ident(to)
-            ));
-        }
-        if spec.drop_owned {
-            sql.push(format!("DROP OWNED BY {}", quote_ident(&spec.name)));
-        }
-        if let Err(e) = pg.write(Some(db), &sql).await {
-            return Err(Diagnostic::error(
-                "Cannot drop PostgreSQL user",
-                format!(
-                    "Cleaning up what {:?} owns in database {db:?} failed: {e}\n\nThe user's memberships were restored.",
-                    spec.name
-                ),
-            )
-            .into());
-        }
-    }
-    drop_role(pg, spec, dbs).await
-}
-
-async fn drop_role(pg: &Pg, spec: &UserSpec, dbs: &[String]) -> Result<(), Diagnostics> {
-    let drop_role = format!("DROP ROLE IF EXISTS {}", quote_ident(&spec.name));
-    match pg.write(None, std::slice::from_ref(&drop_role)).await {
-        Ok(()) => Ok(()),
-        Err(e) if e.is(&SqlState::DEPENDENT_OBJECTS_STILL_EXIST) => {
-            let remaining = dependent_databases(pg, &spec.name)
-                .await
-                .unwrap_or_else(|_| dbs.to_vec());
-            Err(Diagnostic::error(
-                "Cannot drop PostgreSQL user: it still owns objects or holds privileges",
-                format!(
-                    "{e}\n\nDatabases involved: {}. Set reassign_owned_to (e.g. to the application's owner role) and/or drop_owned = true on this resource and apply before destroying, or clean up by hand.",
-                    if remaining.is_empty() { "(unknown)".to_string() } else { remaining.join(", ") }
-                ),
-            )
-            .into())
-        }
-        Err(e) => Err(Diagnostic::error(
-            "Cannot drop PostgreSQL user",
-            format!("Dropping role {:?} failed: {e}", spec.name),
-        )
-        .into()),
-    }
+    leave_first.extend(
+        spec.managed_roles()
+            .into_iter()
+            .filter(|r| observed.member_of.contains(*r))
+            .cloned(),
+    );
+    drop_role(
+        pg,
+        &DropRole {
+            name: &spec.name,
+            noun: "user",
+            leave_first,
+            guard: &spec.iam_role,
+            reassign_owned_to: spec.reassign_owned_to.as_deref(),
+            drop_owned: spec.drop_owned,
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

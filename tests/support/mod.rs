@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 #[allow(dead_code)]
+pub mod catalog;
 pub mod iam_front;
 #[allow(dead_code)]
 pub mod moto;

@@ -1,22 +1,29 @@
 # One workload's way into an Aurora PostgreSQL cluster with IAM authentication:
-# the PostgreSQL user (a member of rds_iam), its grants, the rds-db:connect policy for it and,
+# a NOLOGIN group role holding the grants, the PostgreSQL user (a member of rds_iam and of the
+# group), the rds-db:connect policy for it and,
 # optionally, a smoke test logging in with a short-lived IAM token that never reaches plan or
 # state. Usable as a child module or on its own as a root module (e.g. a Terragrunt unit).
+
+# The grants go to a group role; the user (and any later one) gets them by membership.
+resource "rdsiam_postgres_role" "this" {
+  name = coalesce(var.group_role, "${var.db_user}_access")
+}
 
 resource "rdsiam_postgres_user" "this" {
   name             = var.db_user
   connection_limit = var.connection_limit
+  roles            = [rdsiam_postgres_role.this.name]
 }
 
 resource "rdsiam_postgres_grant" "connect" {
-  role        = rdsiam_postgres_user.this.name
+  role        = rdsiam_postgres_role.this.name
   database    = var.database
   object_type = "database"
   privileges  = ["CONNECT"]
 }
 
 resource "rdsiam_postgres_grant" "schema" {
-  role        = rdsiam_postgres_user.this.name
+  role        = rdsiam_postgres_role.this.name
   database    = var.database
   object_type = "schema"
   schema      = var.schema
@@ -24,7 +31,7 @@ resource "rdsiam_postgres_grant" "schema" {
 }
 
 resource "rdsiam_postgres_grant" "read" {
-  role        = rdsiam_postgres_user.this.name
+  role        = rdsiam_postgres_role.this.name
   database    = var.database
   object_type = "table"
   schema      = var.schema
@@ -35,7 +42,7 @@ resource "rdsiam_postgres_grant" "read" {
 resource "rdsiam_postgres_grant" "write" {
   count = length(var.write_tables) > 0 ? 1 : 0
 
-  role        = rdsiam_postgres_user.this.name
+  role        = rdsiam_postgres_role.this.name
   database    = var.database
   object_type = "table"
   schema      = var.schema
@@ -47,7 +54,7 @@ resource "rdsiam_postgres_grant" "write" {
 resource "rdsiam_postgres_grant" "sequences" {
   count = length(var.write_tables) > 0 ? 1 : 0
 
-  role        = rdsiam_postgres_user.this.name
+  role        = rdsiam_postgres_role.this.name
   database    = var.database
   object_type = "sequence"
   schema      = var.schema
@@ -91,5 +98,5 @@ resource "terraform_data" "smoke_test" {
     }
   }
 
-  depends_on = [rdsiam_postgres_grant.connect, rdsiam_postgres_grant.schema, rdsiam_postgres_grant.read]
+  depends_on = [rdsiam_postgres_user.this, rdsiam_postgres_grant.connect, rdsiam_postgres_grant.schema, rdsiam_postgres_grant.read]
 }

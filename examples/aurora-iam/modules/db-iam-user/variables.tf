@@ -3,6 +3,12 @@ variable "db_user" {
   type        = string
 }
 
+variable "group_role" {
+  description = "The NOLOGIN group role that holds the grants (default: \"<db_user>_access\")."
+  type        = string
+  default     = null
+}
+
 variable "database" {
   description = "The database the workload uses."
   type        = string
