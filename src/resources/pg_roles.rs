@@ -135,6 +135,86 @@ pub(crate) fn imported<T>(
     })
 }
 
+/// A failed write that granted roles, to explain.
+pub(crate) struct WriteFailure<'a> {
+    pub action: &'a str,
+    /// "user" or "role", in messages.
+    pub noun: &'a str,
+    pub name: &'a str,
+    /// The roles the write grants to `name`.
+    pub granted: &'a [String],
+    /// Said when a role named in the configuration does not exist.
+    pub missing_hint: &'a str,
+}
+
+/// Explains errors whose fix is on the admin's side; for a refused privilege it asks the
+/// server which roles the login lacks ADMIN OPTION on and names only those, with the GRANT.
+pub(crate) async fn explain(pg: &Pg, w: &WriteFailure<'_>, e: &PgError) -> Diagnostics {
+    let mut detail = format!("{} {:?} failed: {e}", w.action, w.name);
+    if e.is(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        match lacking_admin_option(pg, w.granted).await {
+            Some((me, roles)) if !roles.is_empty() => {
+                let grants: Vec<String> = roles
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "  GRANT {} TO {} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE;",
+                            quote_ident(r),
+                            quote_ident(&me)
+                        )
+                    })
+                    .collect();
+                let names: Vec<String> = roles.iter().map(|r| format!("{r:?}")).collect();
+                detail.push_str(&format!(
+                    "\n\nThe provider's login role {me:?} may not grant {}: on PostgreSQL 16 and \
+                     later a role with CREATEROLE may grant only roles it holds WITH ADMIN OPTION. \
+                     As a superuser, or a role holding ADMIN OPTION on them, run:\n{}\nThis lets \
+                     it grant the role without becoming a member of it.",
+                    names.join(", "),
+                    grants.join("\n")
+                ));
+            }
+            _ => detail.push_str(
+                "\n\nThe provider's login role lacks a privilege: it needs CREATEROLE (on Amazon \
+                 RDS the master user has it; a role with SUPERUSER set out of band can be altered \
+                 only by a superuser), and on PostgreSQL 16 and later ADMIN OPTION on each role it \
+                 grants (GRANT <role> TO <provider login> WITH ADMIN OPTION, INHERIT FALSE, SET \
+                 FALSE).",
+            ),
+        }
+    } else if e.is(&SqlState::UNDEFINED_OBJECT) {
+        detail.push_str("\n\n");
+        detail.push_str(w.missing_hint);
+    } else if e.is(&SqlState::DUPLICATE_OBJECT) {
+        detail.push_str(&format!(
+            "\n\nA role named {:?} already exists: import it with `terraform import` (ID: the role name) instead of creating it.",
+            w.name
+        ));
+    }
+    Diagnostic::error(format!("Cannot {} PostgreSQL {}", w.action, w.noun), detail).into()
+}
+
+/// The roles of `granted` that the provider's login holds without ADMIN OPTION (PostgreSQL
+/// 16+, where CREATEROLE alone no longer lets it grant them), and the login's name.
+async fn lacking_admin_option(pg: &Pg, granted: &[String]) -> Option<(String, Vec<String>)> {
+    if pg.server_version().await.ok()? < 160_000 {
+        return None;
+    }
+    let rows = pg
+        .query(
+            None,
+            "SELECT r FROM unnest($1::text[]) WITH ORDINALITY AS t(r, i) \
+             WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \
+                   THEN NOT pg_has_role(current_user, r::name, 'MEMBER WITH ADMIN OPTION') \
+                   ELSE false END ORDER BY i",
+            &[&granted],
+        )
+        .await
+        .ok()?;
+    let (me, _) = current_user(pg).await.ok()?;
+    Some((me, column(&rows, 0).ok()?))
+}
+
 /// A role to drop, and how.
 pub(crate) struct DropRole<'a> {
     pub name: &'a str,

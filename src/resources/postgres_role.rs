@@ -7,15 +7,14 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tokio_postgres::error::SqlState;
 
 use crate::pg::ident::quote_ident;
 use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres, unavailable};
 use crate::resources::pg_roles::{
-    DropRole, check_role_import_id, create_preamble, current_user, drop_role, grant, imported,
-    not_reserved, revoke, role_name, roles_of_current_user,
+    self, DropRole, WriteFailure, check_role_import_id, create_preamble, current_user, drop_role,
+    grant, imported, not_reserved, revoke, role_name, roles_of_current_user,
 };
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Schema, Type, Value,
@@ -189,33 +188,21 @@ fn update_sql(from: &RoleSpec, to: &RoleSpec) -> Vec<String> {
     sql
 }
 
-fn write_error(action: &str, spec: &RoleSpec, e: &PgError) -> Diagnostics {
-    let mut detail = format!("{action} {:?} failed: {e}", spec.name);
-    if e.is(&SqlState::INSUFFICIENT_PRIVILEGE) {
-        let roles: Vec<String> = spec
-            .managed_roles()
-            .into_iter()
-            .map(|r| quote_ident(r))
-            .collect();
-        detail.push_str(
-            "\n\nThe provider's login role lacks a privilege. It needs CREATEROLE; a role with \
-             SUPERUSER set out of band can be altered only by a superuser.",
-        );
-        if !roles.is_empty() {
-            detail.push_str(&format!(
-                " On PostgreSQL 16 and later it may grant only roles it holds WITH ADMIN OPTION ({}). As a superuser run, for each: GRANT <role> TO <provider login> WITH ADMIN OPTION, INHERIT FALSE, SET FALSE; — this lets it grant the role without becoming a member.",
-                roles.join(", ")
-            ));
-        }
-    } else if e.is(&SqlState::UNDEFINED_OBJECT) {
-        detail.push_str("\n\nA role named in roles does not exist.");
-    } else if e.is(&SqlState::DUPLICATE_OBJECT) {
-        detail.push_str(&format!(
-            "\n\nA role named {:?} already exists: import it with `terraform import` (ID: the role name) instead of creating it.",
-            spec.name
-        ));
-    }
-    Diagnostic::error(format!("Cannot {action} PostgreSQL role"), detail).into()
+/// [`pg_roles::explain`] for a failed write of `spec`.
+async fn explain(pg: &Pg, action: &str, spec: &RoleSpec, e: &PgError) -> Diagnostics {
+    let granted: Vec<String> = spec.managed_roles().into_iter().cloned().collect();
+    pg_roles::explain(
+        pg,
+        &WriteFailure {
+            action,
+            noun: "role",
+            name: &spec.name,
+            granted: &granted,
+            missing_hint: "A role named in roles does not exist.",
+        },
+        e,
+    )
+    .await
 }
 
 /// The provider's login must never become a member of anything through this resource:
@@ -375,7 +362,7 @@ impl ManagedResource for PostgresRole {
             Ok(()) => Ok(spec),
             Err(e) => Err(CreateError::of_write(
                 e.commit_unknown(),
-                write_error("create", &spec, &e),
+                explain(pg, "create", &spec, &e).await,
             )),
         }
     }
@@ -389,10 +376,10 @@ impl ManagedResource for PostgresRole {
         let pg = op.db;
         refuse_self(pg, &spec).await?;
         let sql = update_sql(&prior, &spec);
-        if !sql.is_empty() {
-            pg.write(None, &sql)
-                .await
-                .map_err(|e| write_error("update", &spec, &e))?;
+        if !sql.is_empty()
+            && let Err(e) = pg.write(None, &sql).await
+        {
+            return Err(explain(pg, "update", &spec, &e).await);
         }
         Ok(spec)
     }

@@ -6,15 +6,14 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tokio_postgres::error::SqlState;
 
 use crate::pg::ident::{quote_ident, quote_literal, validate_name};
-use crate::pg::row::{col, column};
+use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres, unavailable};
 use crate::resources::pg_roles::{
-    DropRole, check_role_import_id, create_preamble, current_user, drop_role, grant, imported,
-    not_reserved, revoke, role_name, roles_of_current_user,
+    self, DropRole, WriteFailure, check_role_import_id, create_preamble, current_user, drop_role,
+    grant, imported, not_reserved, revoke, role_name, roles_of_current_user,
 };
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator, Value,
@@ -298,101 +297,24 @@ fn update_sql(from: &UserSpec, to: &UserSpec) -> Vec<String> {
     sql
 }
 
-/// Explains errors whose fix is on the admin's side. `lacking`: the roles the provider's login
-/// may not grant (see [`lacking_admin_option`]), with its name.
-fn write_error(
-    action: &str,
-    spec: &UserSpec,
-    e: &PgError,
-    lacking: Option<(&str, &[String])>,
-) -> Diagnostics {
-    let mut detail = format!("{action} {:?} failed: {e}", spec.name);
-    if e.is(&SqlState::INSUFFICIENT_PRIVILEGE) {
-        match lacking {
-            Some((me, roles)) if !roles.is_empty() => {
-                let grants: Vec<String> = roles
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "  GRANT {} TO {} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE;",
-                            quote_ident(r),
-                            quote_ident(me)
-                        )
-                    })
-                    .collect();
-                detail.push_str(&format!(
-                    "\n\nThe provider's login role {me:?} may not grant {}: on PostgreSQL 16 and \
-                     later a role with CREATEROLE may grant only roles it holds WITH ADMIN OPTION. \
-                     As a superuser, or a role holding ADMIN OPTION on them, run:\n{}\nThis lets \
-                     it grant the role without becoming a member of it.",
-                    roles
-                        .iter()
-                        .map(|r| format!("{r:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    grants.join("\n")
-                ));
-            }
-            _ => detail.push_str(
-                "\n\nThe provider's login role lacks a privilege: it needs CREATEROLE (on Amazon \
-                 RDS the master user has it), and on PostgreSQL 16 and later ADMIN OPTION on each \
-                 role it grants (GRANT <role> TO <provider login> WITH ADMIN OPTION, INHERIT \
-                 FALSE, SET FALSE).",
-            ),
-        }
-    } else if e.is(&SqlState::UNDEFINED_OBJECT) {
-        detail.push_str(
-            "\n\nA role named in iam_role or roles does not exist. On Amazon RDS rds_iam always \
-             exists; on plain PostgreSQL create it or set iam_role.",
-        );
-    } else if e.is(&SqlState::DUPLICATE_OBJECT) {
-        detail.push_str(&format!(
-            "\n\nA role named {:?} already exists: import it with `terraform import` (ID: the role name) instead of creating it.",
-            spec.name
-        ));
-    }
-    Diagnostic::error(format!("Cannot {action} PostgreSQL user"), detail).into()
-}
-
-/// The roles `spec` grants that the provider's login holds without ADMIN OPTION (PostgreSQL
-/// 16+, where CREATEROLE alone no longer lets it grant them), and the login's name.
-async fn lacking_admin_option(pg: &Pg, spec: &UserSpec) -> Option<(String, Vec<String>)> {
-    if pg.server_version().await.ok()? < 160_000 {
-        return None;
-    }
-    let mut roles: Vec<String> = spec.managed_roles().into_iter().cloned().collect();
-    if spec.iam_auth {
-        roles.insert(0, spec.iam_role.clone());
-    }
-    let rows = pg
-        .query(
-            None,
-            "SELECT r FROM unnest($1::text[]) WITH ORDINALITY AS t(r, i) \
-             WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \
-                   THEN NOT pg_has_role(current_user, r::name, 'MEMBER WITH ADMIN OPTION') \
-                   ELSE false END ORDER BY i",
-            &[&roles],
-        )
-        .await
-        .ok()?;
-    let (me, _) = current_user(pg).await.ok()?;
-    Some((me, column(&rows, 0).ok()?))
-}
-
-/// [`write_error`] for a failed write, asking the server what the login lacks when it was
-/// refused a privilege.
+/// [`pg_roles::explain`] for a failed write of `spec`.
 async fn explain(pg: &Pg, action: &str, spec: &UserSpec, e: &PgError) -> Diagnostics {
-    let lacking = if e.is(&SqlState::INSUFFICIENT_PRIVILEGE) {
-        lacking_admin_option(pg, spec).await
-    } else {
-        None
-    };
-    write_error(
-        action,
-        spec,
+    let mut granted: Vec<String> = spec.managed_roles().into_iter().cloned().collect();
+    if spec.iam_auth {
+        granted.insert(0, spec.iam_role.clone());
+    }
+    pg_roles::explain(
+        pg,
+        &WriteFailure {
+            action,
+            noun: "user",
+            name: &spec.name,
+            granted: &granted,
+            missing_hint: "A role named in iam_role or roles does not exist. On Amazon RDS rds_iam always exists; on plain PostgreSQL create it or set iam_role.",
+        },
         e,
-        lacking.as_ref().map(|(me, r)| (me.as_str(), r.as_slice())),
     )
+    .await
 }
 
 /// Granting the IAM role to a role the provider's login already belongs to would put the
