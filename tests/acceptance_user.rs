@@ -534,6 +534,34 @@ fn destroy_with_owned_objects(major: &str) {
         "user lost rds_iam"
     );
 
+    // REASSIGN OWNED alone leaves the CONNECT privilege, so the final DROP ROLE fails after
+    // the admin borrowed the user's privileges: both the borrow and rds_iam are put back.
+    ws.write(
+        "main.tf",
+        &user(&format!("  reassign_owned_to = {}\n", hcl(&who.user))),
+    );
+    ws.ok(&["apply"]);
+    let out = ws.fails(&["destroy"]);
+    assert!(
+        out.combined()
+            .contains("still owns objects or holds privileges"),
+        "{out}"
+    );
+    assert!(
+        role_exists(pg, "owner_probe"),
+        "role dropped despite the error"
+    );
+    assert!(
+        direct_member(pg, "owner_probe", "rds_iam"),
+        "a failed DROP ROLE left the user without rds_iam"
+    );
+    // (On 16+ the admin keeps the ADMIN-only row it got when it created the user.)
+    assert!(
+        !pg.admin_is_member_of(&who.user, "owner_probe"),
+        "a failed DROP ROLE left the admin a member of the user"
+    );
+    assert_admin_outside_rds_iam(pg, Admin::RdsLike, &who.user, "after a failed DROP ROLE");
+
     ws.write(
         "main.tf",
         &user(&format!(
