@@ -5,6 +5,7 @@ pub mod managed;
 pub mod postgres_default_privileges;
 pub mod postgres_grant;
 pub mod postgres_user;
+pub mod privileges;
 
 use crate::tfplugin::{Diagnostic, Diagnostics};
 

@@ -20,6 +20,7 @@ use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
 use crate::resources::import_id::{decode_field, encode_field};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
+use crate::resources::privileges::{Kind, Verb, major, revokes, statement};
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator, Value,
 };
@@ -46,24 +47,15 @@ impl ObjectType {
         ObjectType::Schemas,
     ];
 
-    /// The configuration's name (as serde spells it), `pg_default_acl.defaclobjtype`, and what
-    /// `ALL` means up to PostgreSQL 16.
-    fn info(self) -> (&'static str, &'static str, &'static [&'static str]) {
-        const TABLES: &[&str] = &[
-            "SELECT",
-            "INSERT",
-            "UPDATE",
-            "DELETE",
-            "TRUNCATE",
-            "REFERENCES",
-            "TRIGGER",
-        ];
+    /// The configuration's name (as serde spells it), `pg_default_acl.defaclobjtype`, and the
+    /// privilege vocabulary.
+    fn info(self) -> (&'static str, &'static str, Kind) {
         match self {
-            ObjectType::Tables => ("tables", "r", TABLES),
-            ObjectType::Sequences => ("sequences", "S", &["USAGE", "SELECT", "UPDATE"]),
-            ObjectType::Functions => ("functions", "f", &["EXECUTE"]),
-            ObjectType::Types => ("types", "T", &["USAGE"]),
-            ObjectType::Schemas => ("schemas", "n", &["USAGE", "CREATE"]),
+            ObjectType::Tables => ("tables", "r", Kind::Table),
+            ObjectType::Sequences => ("sequences", "S", Kind::Sequence),
+            ObjectType::Functions => ("functions", "f", Kind::Routine),
+            ObjectType::Types => ("types", "T", Kind::Type),
+            ObjectType::Schemas => ("schemas", "n", Kind::Schema),
         }
     }
 
@@ -80,13 +72,9 @@ impl ObjectType {
         Self::ALL.map(ObjectType::name).join(", ")
     }
 
-    /// What `ALL` means on a server of `major`: PostgreSQL 17 added MAINTAIN on tables.
+    /// What `ALL` means on a server of `major`.
     fn privileges(self, major: u32) -> Vec<&'static str> {
-        let mut p = self.info().2.to_vec();
-        if self == ObjectType::Tables && major >= 17 {
-            p.push("MAINTAIN");
-        }
-        p
+        self.info().2.all(major)
     }
 }
 
@@ -120,7 +108,7 @@ impl Spec {
 
     /// The managed privileges, upper-cased, with ALL expanded for the server.
     fn expanded(&self, major: u32) -> BTreeSet<String> {
-        expand(self.privileges(), self.object_type, major)
+        self.object_type.info().2.expand(self.privileges(), major)
     }
 
     fn target(&self) -> String {
@@ -136,19 +124,6 @@ impl Spec {
             self.database
         )
     }
-}
-
-fn expand(privileges: &[String], kind: ObjectType, major: u32) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for p in privileges {
-        let p = p.to_ascii_uppercase();
-        if p == "ALL" {
-            out.extend(kind.privileges(major).into_iter().map(str::to_string));
-        } else {
-            out.insert(p);
-        }
-    }
-    out
 }
 
 // ---- import ID ----
@@ -270,11 +245,6 @@ fn one_row<'a>(rows: &'a [Row], what: &str) -> Result<&'a Row, PgError> {
     })
 }
 
-/// The server major from `server_version_num` in column `i`.
-fn major(row: &Row, i: usize) -> Result<u32, PgError> {
-    Ok(u32::try_from(col::<i32>(row, i)? / 10000).unwrap_or(0))
-}
-
 async fn observe(pg: &Pg, spec: &Spec) -> Result<Observed, PgError> {
     let rows = pg
         .query(
@@ -298,7 +268,7 @@ async fn observe(pg: &Pg, spec: &Spec) -> Result<Observed, PgError> {
         *held.entry(p).or_insert(false) |= grantable;
     }
     Ok(Observed {
-        major: major(row, 0)?,
+        major: major(col(row, 0)?),
         owner_exists: col(row, 1)?,
         role_exists: col(row, 2)?,
         schema_exists: col(row, 3)?,
@@ -339,7 +309,8 @@ fn observed_spec(recorded: &Spec, o: &Observed) -> Spec {
         .privileges()
         .iter()
         .filter(|p| {
-            expand(std::slice::from_ref(*p), recorded.object_type, o.major)
+            let kind = recorded.object_type.info().2;
+            kind.expand([*p], o.major)
                 .iter()
                 .all(|x| o.holds(x, recorded.grant_option()))
         })
@@ -394,25 +365,18 @@ fn imported_spec(target: &Spec, o: &Observed) -> Result<Spec, String> {
 
 // ---- SQL ----
 
-/// `GRANT … TO role` or `REVOKE [GRANT OPTION FOR] … FROM role` for the spec's entry. Only
-/// names from the validated privilege list reach `privileges`, never identifiers.
-fn acl_sql(spec: &Spec, verb: &str, privileges: &BTreeSet<String>) -> String {
-    let grant = verb == "GRANT";
+/// `ALTER DEFAULT PRIVILEGES FOR ROLE owner [IN SCHEMA s] GRANT … TO role` (or a REVOKE) for
+/// the spec's entry. Only names from the validated privilege list reach `privileges`.
+fn acl_sql(spec: &Spec, verb: Verb, privileges: &BTreeSet<String>) -> String {
+    let schema = spec.schema.as_ref();
+    let schema = schema.map_or(String::new(), |s| format!(" IN SCHEMA {}", quote_ident(s)));
+    let privileges = privileges.iter().cloned().collect::<Vec<_>>().join(", ");
+    let target = spec.object_type.name().to_ascii_uppercase();
+    let role = quote_ident(&spec.role);
+    let acl = statement(verb, &privileges, &target, &role, spec.grant_option());
     format!(
-        "ALTER DEFAULT PRIVILEGES FOR ROLE {}{} {verb} {} ON {} {} {}{}",
-        quote_ident(&spec.owner),
-        spec.schema
-            .as_ref()
-            .map_or(String::new(), |s| format!(" IN SCHEMA {}", quote_ident(s))),
-        privileges.iter().cloned().collect::<Vec<_>>().join(", "),
-        spec.object_type.name().to_ascii_uppercase(),
-        if grant { "TO" } else { "FROM" },
-        quote_ident(&spec.role),
-        if grant && spec.grant_option() {
-            " WITH GRANT OPTION"
-        } else {
-            ""
-        }
+        "ALTER DEFAULT PRIVILEGES FOR ROLE {}{schema} {acl}",
+        quote_ident(&spec.owner)
     )
 }
 
@@ -421,22 +385,16 @@ fn acl_sql(spec: &Spec, verb: &str, privileges: &BTreeSet<String>) -> String {
 /// a privilege missing.
 fn apply_sql(from: Option<&Spec>, to: &Spec, major: u32) -> Vec<String> {
     let want = to.expanded(major);
-    let mut sql = Vec::new();
-    if let Some(from) = from {
+    let mut sql: Vec<String> = from.map_or(Vec::new(), |from| {
         let had = from.expanded(major);
-        let dropped: BTreeSet<String> = had.difference(&want).cloned().collect();
-        if !dropped.is_empty() {
-            sql.push(acl_sql(to, "REVOKE", &dropped));
-        }
-        if from.grant_option() && !to.grant_option() {
-            let kept: BTreeSet<String> = had.intersection(&want).cloned().collect();
-            if !kept.is_empty() {
-                sql.push(acl_sql(to, "REVOKE GRANT OPTION FOR", &kept));
-            }
-        }
-    }
+        let revokes = revokes(&had, from.grant_option(), &want, to.grant_option());
+        revokes
+            .iter()
+            .map(|(verb, p)| acl_sql(to, *verb, p))
+            .collect()
+    });
     if !want.is_empty() {
-        sql.push(acl_sql(to, "GRANT", &want));
+        sql.push(acl_sql(to, Verb::Grant, &want));
     }
     sql
 }
@@ -446,7 +404,7 @@ fn delete_sql(spec: &Spec, major: u32) -> Vec<String> {
     if privileges.is_empty() {
         return Vec::new();
     }
-    vec![acl_sql(spec, "REVOKE", &privileges)]
+    vec![acl_sql(spec, Verb::Revoke, &privileges)]
 }
 
 // ---- permissions ----
@@ -473,7 +431,7 @@ async fn access(pg: &Pg, spec: &Spec) -> Result<Access, PgError> {
     let row = one_row(&rows, "permission")?;
     Ok(Access {
         me: col(row, 0)?,
-        major: major(row, 1)?,
+        major: major(col(row, 1)?),
         can_act_for_owner: col(row, 2)?,
     })
 }

@@ -15,8 +15,9 @@ use crate::pg::catalog::{Catalog, Object, Snapshot};
 use crate::pg::ident::quote_ident;
 use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
-use crate::resources::import_id::{decode_field, encode_field};
+use crate::resources::import_id::{decode_field, encode_field, join_list, split_list};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
+use crate::resources::privileges::{Kind, Verb, major, revokes, statement};
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator,
     Value, from_value, to_value,
@@ -37,8 +38,6 @@ impl PostgresGrant {
 
 /// The grantee name meaning PUBLIC (a role cannot be called `public`).
 const PUBLIC: &str = "public";
-/// `server_version_num` from which tables know MAINTAIN.
-const MAINTAIN_SINCE: i32 = 170_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,33 +72,15 @@ impl ObjectType {
         OBJECT_TYPES[self as usize]
     }
 
-    /// Every privilege the type knows on any supported server (MAINTAIN: 17+).
-    fn known(self) -> &'static [&'static str] {
+    /// The privilege vocabulary of the type.
+    fn kind(self) -> Kind {
         match self {
-            ObjectType::Database => &["CREATE", "CONNECT", "TEMPORARY"],
-            ObjectType::Schema => &["CREATE", "USAGE"],
-            ObjectType::Table => &[
-                "SELECT",
-                "INSERT",
-                "UPDATE",
-                "DELETE",
-                "TRUNCATE",
-                "REFERENCES",
-                "TRIGGER",
-                "MAINTAIN",
-            ],
-            ObjectType::Sequence => &["USAGE", "SELECT", "UPDATE"],
-            _ => &["EXECUTE"],
+            ObjectType::Database => Kind::Database,
+            ObjectType::Schema => Kind::Schema,
+            ObjectType::Table => Kind::Table,
+            ObjectType::Sequence => Kind::Sequence,
+            _ => Kind::Routine,
         }
-    }
-
-    /// What `ALL` means on a server of `version`.
-    fn all(self, version: i32) -> BTreeSet<String> {
-        self.known()
-            .iter()
-            .filter(|p| **p != "MAINTAIN" || version >= MAINTAIN_SINCE)
-            .map(|p| p.to_string())
-            .collect()
     }
 
     /// Catalog kinds that count as this type: relkind or prokind.
@@ -207,11 +188,9 @@ impl GrantSpec {
 
     /// The managed privileges with `ALL` expanded for the server.
     fn managed(&self, version: i32) -> BTreeSet<String> {
-        if self.privileges().contains("ALL") {
-            self.object_type.all(version)
-        } else {
-            self.privileges().clone()
-        }
+        self.object_type
+            .kind()
+            .expand(self.privileges(), major(version))
     }
 
     fn grantee_sql(&self) -> String {
@@ -225,23 +204,6 @@ impl GrantSpec {
     fn grantee(&self) -> Option<&str> {
         (self.role != PUBLIC).then_some(self.role.as_str())
     }
-}
-
-// ---- import ID: fields joined by `|`, lists by `,`, each name percent-encoded ----
-
-fn join_list(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|s| encode_field(s))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn split_list(s: &str) -> Result<Vec<String>, String> {
-    if s.is_empty() {
-        return Ok(Vec::new());
-    }
-    s.split(',').map(decode_field).collect()
 }
 
 const ID_FORMAT: &str = "role|database|object_type|schema|objects[|privileges[|options]]: \
@@ -466,43 +428,40 @@ fn privileges_sql(ty: ObjectType, privileges: &BTreeSet<String>) -> Option<Strin
     if privileges.contains("ALL") {
         return Some("ALL PRIVILEGES".into());
     }
-    let known: Vec<&str> = ty
-        .known()
-        .iter()
-        .copied()
-        .filter(|p| privileges.contains(*p))
-        .collect();
+    let known = ty.kind().known().iter().copied();
+    let known: Vec<&str> = known.filter(|p| privileges.contains(*p)).collect();
     (!known.is_empty()).then(|| known.join(", "))
 }
 
 fn grant_sql(spec: &GrantSpec, target: &str) -> Option<String> {
-    privileges_sql(spec.object_type, spec.privileges()).map(|p| {
-        format!(
-            "GRANT {p} ON {target} TO {}{}",
-            spec.grantee_sql(),
-            if spec.grant_option() {
-                " WITH GRANT OPTION"
-            } else {
-                ""
-            }
-        )
-    })
+    let p = privileges_sql(spec.object_type, spec.privileges())?;
+    Some(statement(
+        Verb::Grant,
+        &p,
+        target,
+        &spec.grantee_sql(),
+        spec.grant_option(),
+    ))
 }
 
 fn revoke_all_sql(spec: &GrantSpec, target: &str) -> String {
-    format!(
-        "REVOKE ALL PRIVILEGES ON {target} FROM {}",
-        spec.grantee_sql()
+    statement(
+        Verb::Revoke,
+        "ALL PRIVILEGES",
+        target,
+        &spec.grantee_sql(),
+        false,
     )
 }
 
 fn create_sql(spec: &GrantSpec, target: &str) -> Vec<String> {
-    let mut sql = Vec::new();
-    if spec.is_authoritative() {
-        sql.push(revoke_all_sql(spec, target));
-    }
-    sql.extend(grant_sql(spec, target));
-    sql
+    let revoke_all = spec
+        .is_authoritative()
+        .then(|| revoke_all_sql(spec, target));
+    revoke_all
+        .into_iter()
+        .chain(grant_sql(spec, target))
+        .collect()
 }
 
 /// From `prior` (as the last read saw it) to `to`. The GRANT is always repeated: it is
@@ -511,33 +470,22 @@ fn update_sql(prior: &GrantSpec, to: &GrantSpec, target: &str, version: i32) -> 
     if to.is_authoritative() {
         return create_sql(to, target);
     }
-    let mut sql = Vec::new();
     let (old, new) = (prior.managed(version), to.managed(version));
-    let dropped: BTreeSet<String> = old.difference(&new).cloned().collect();
-    if let Some(p) = privileges_sql(to.object_type, &dropped) {
-        sql.push(format!("REVOKE {p} ON {target} FROM {}", to.grantee_sql()));
-    }
-    if prior.grant_option() && !to.grant_option() {
-        let kept: BTreeSet<String> = old.intersection(&new).cloned().collect();
-        if let Some(p) = privileges_sql(to.object_type, &kept) {
-            sql.push(format!(
-                "REVOKE GRANT OPTION FOR {p} ON {target} FROM {}",
-                to.grantee_sql()
-            ));
-        }
-    }
-    sql.extend(grant_sql(to, target));
-    sql
+    let revokes = revokes(&old, prior.grant_option(), &new, to.grant_option());
+    let revokes = revokes.iter().filter_map(|(verb, p)| {
+        let p = privileges_sql(to.object_type, p)?;
+        Some(statement(*verb, &p, target, &to.grantee_sql(), false))
+    });
+    revokes.chain(grant_sql(to, target)).collect()
 }
 
 fn delete_sql(spec: &GrantSpec, target: &str) -> Vec<String> {
     if spec.is_authoritative() {
         return vec![revoke_all_sql(spec, target)];
     }
-    privileges_sql(spec.object_type, spec.privileges())
-        .map(|p| format!("REVOKE {p} ON {target} FROM {}", spec.grantee_sql()))
-        .into_iter()
-        .collect()
+    let p = privileges_sql(spec.object_type, spec.privileges());
+    let revoke = |p: String| statement(Verb::Revoke, &p, target, &spec.grantee_sql(), false);
+    p.map(revoke).into_iter().collect()
 }
 
 const SIGNATURES: &str = "SELECT p.proname::text, oidvectortypes(p.proargtypes) \
@@ -741,8 +689,8 @@ fn check_across(config: &Value) -> Diagnostics {
         .filter_map(Value::as_str)
         .filter(|p| *p != "ALL")
     {
-        if !ty.known().contains(&p) {
-            let hint = if ty.known().contains(&p.to_ascii_uppercase().as_str()) {
+        if !ty.kind().known().contains(&p) {
+            let hint = if ty.kind().known().contains(&p.to_ascii_uppercase().as_str()) {
                 " Privileges are written in upper case."
             } else if p.eq_ignore_ascii_case("TEMP") {
                 " Write TEMPORARY."
@@ -755,7 +703,7 @@ fn check_across(config: &Value) -> Diagnostics {
                 format!(
                     "{p:?} is not a privilege on a {}: use {} or ALL.{hint}",
                     ty.name(),
-                    ty.known().join(", ")
+                    ty.kind().known().join(", ")
                 ),
             );
         }
@@ -1021,11 +969,11 @@ impl ManagedResource for PostgresGrant {
         };
         if !privileges_given {
             // What every target holds, as explicit names.
-            let held_on_all: BTreeSet<String> = spec
-                .object_type
-                .all(snap.version)
+            let all = spec.object_type.kind().all(major(snap.version));
+            let held_on_all: BTreeSet<String> = all
                 .into_iter()
-                .filter(|p| h.iter().all(|x| x.contains_key(p)))
+                .filter(|p| h.iter().all(|x| x.contains_key(*p)))
+                .map(str::to_string)
                 .collect();
             if held_on_all.is_empty() {
                 return Err(fail(format!(
@@ -1249,10 +1197,10 @@ mod tests {
         assert_eq!(o.privileges(), &set(&["DELETE", "SELECT"]));
         // ALL: on 15 MAINTAIN is not part of it, on 17 it is.
         let all = spec(ObjectType::Table, &["ALL"]);
-        let h: BTreeMap<String, bool> = ObjectType::Table
-            .all(150_000)
+        let h: BTreeMap<String, bool> = Kind::Table
+            .all(15)
             .into_iter()
-            .map(|p| (p, false))
+            .map(|p| (p.to_string(), false))
             .collect();
         assert_eq!(observed(&all, std::slice::from_ref(&h), 150_000), all);
         let o = observed(&all, &[h], 170_000);
