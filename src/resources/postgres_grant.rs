@@ -996,10 +996,9 @@ impl ManagedResource for PostgresGrant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::privileges::test_support::{config, paths, set};
 
-    fn set(items: &[&str]) -> BTreeSet<String> {
-        items.iter().map(|p| p.to_string()).collect()
-    }
+    const ROLE: &str = "\"mario.rossi@example.com\"";
 
     fn spec(ty: ObjectType, privileges: &[&str]) -> GrantSpec {
         GrantSpec {
@@ -1018,6 +1017,10 @@ mod tests {
         items.iter().map(|(p, g)| (p.to_string(), *g)).collect()
     }
 
+    fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+        r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn model_round_trips_and_plans_keep_the_id() {
         for name in OBJECT_TYPES {
@@ -1026,18 +1029,16 @@ mod tests {
         let ty = PostgresGrant::schema().implied_type();
         let mut s = spec(ObjectType::Sequence, &["USAGE", "SELECT"]);
         s.objects = Some(vec!["s1".into()]);
-        let v = to_value(&s, &ty).unwrap_or_else(|e| panic!("{e}"));
+        let v = ok(to_value(&s, &ty));
         assert_eq!(v.get("object_type"), &Value::string("sequence"));
         assert!(matches!(v.get("privileges"), Value::Set(_)));
         assert_eq!(from_value::<GrantSpec>(&v).as_ref(), Ok(&s));
         // Unknown privileges and flags at plan time: the model (and so the id) still decodes.
         let mut planned = v.clone();
-        planned.set_attr(
-            "privileges",
-            Value::Set(vec![Value::string("USAGE"), Value::Unknown]),
-        );
+        let privileges = Value::Set(vec![Value::string("USAGE"), Value::Unknown]);
+        planned.set_attr("privileges", privileges);
         planned.set_attr("authoritative", Value::Unknown);
-        let p: GrantSpec = from_value(&planned).unwrap_or_else(|e| panic!("{e}"));
+        let p: GrantSpec = ok(from_value(&planned));
         assert!(p.privileges.is_unknown() && p.authoritative.is_unknown());
         assert_eq!(PostgresGrant::id(&p), s.id());
         // An unknown identifying attribute leaves the id unknown.
@@ -1064,27 +1065,20 @@ mod tests {
             assert!(parsed.privileges_given);
             assert_eq!(parsed.spec, s, "{id}");
         }
-        assert_eq!(
-            spec(ObjectType::Table, &["SELECT"]).id(),
-            "mario.rossi@example.com|myapp|table|public|"
-        );
         let mut s = spec(ObjectType::Table, &["SELECT"]);
+        assert_eq!(s.id(), "mario.rossi@example.com|myapp|table|public|");
         s.objects = Some(vec!["a,b".into(), "c".into()]);
         assert_eq!(s.id(), "mario.rossi@example.com|myapp|table|public|a%2Cb,c");
-        let p =
-            parse_import_id("r|d|database|||ALL|authoritative").unwrap_or_else(|e| panic!("{e}"));
+        let p = ok(parse_import_id("r|d|database|||ALL|authoritative"));
         assert!(p.spec.is_authoritative() && p.spec.schema.is_none() && p.spec.objects.is_none());
-        assert!(
-            !parse_import_id("r|d|table|s||")
-                .unwrap_or_else(|e| panic!("{e}"))
-                .privileges_given
-        );
-        for bad in [
+        assert!(!ok(parse_import_id("r|d|table|s||")).privileges_given);
+        let bad = [
             "r|d|table",
             "r|d|nope|s|",
             "r|d|table|s|%zz",
             "r|d|table|s||SELECT|bogus",
-        ] {
+        ];
+        for bad in bad {
             assert!(parse_import_id(bad).is_err(), "{bad}");
         }
         // Checked like a configuration before anything connects.
@@ -1095,10 +1089,8 @@ mod tests {
             "r|d|table|s||select",
         ] {
             let d = checked_import_id(bad).err().unwrap_or_default();
-            assert!(
-                d.0.iter().any(|d| d.summary == "Invalid import ID"),
-                "{bad}: {d:?}"
-            );
+            let invalid = d.0.iter().any(|d| d.summary == "Invalid import ID");
+            assert!(invalid, "{bad}: {d:?}");
         }
     }
 
@@ -1108,38 +1100,25 @@ mod tests {
         s.role = "a\"b".into();
         let t = target_sql(&s, &[]);
         assert_eq!(t, "ALL TABLES IN SCHEMA \"public\"");
-        assert_eq!(
-            create_sql(&s, &t),
-            vec!["GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"public\" TO \"a\"\"b\""]
-        );
+        let want = "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"public\" TO \"a\"\"b\"";
+        assert_eq!(create_sql(&s, &t), vec![want]);
         s.objects = Some(vec!["T1".into(), "x\"; DROP TABLE y; --".into()]);
-        assert_eq!(
-            target_sql(&s, &[]),
-            "TABLE \"public\".\"T1\", \"public\".\"x\"\"; DROP TABLE y; --\""
-        );
+        let want = "TABLE \"public\".\"T1\", \"public\".\"x\"\"; DROP TABLE y; --\"";
+        assert_eq!(target_sql(&s, &[]), want);
         let mut f = spec(ObjectType::Function, &["EXECUTE"]);
         f.objects = Some(vec!["f".into()]);
-        let sigs = vec![
-            ("f".to_string(), "integer, text".to_string()),
-            ("f".into(), "".into()),
-        ];
-        assert_eq!(
-            target_sql(&f, &sigs),
-            "ROUTINE \"public\".\"f\"(integer, text), \"public\".\"f\"()"
-        );
+        let sigs = [("f", "integer, text"), ("f", "")].map(|(n, a)| (n.to_string(), a.to_string()));
+        let want = "ROUTINE \"public\".\"f\"(integer, text), \"public\".\"f\"()";
+        assert_eq!(target_sql(&f, &sigs), want);
         let mut d = spec(ObjectType::Database, &["CONNECT"]);
         d.role = PUBLIC.into();
         d.with_grant_option = Maybe::Known(true);
         let t = target_sql(&d, &[]);
-        assert_eq!(
-            create_sql(&d, &t),
-            vec!["GRANT CONNECT ON DATABASE \"myapp\" TO PUBLIC WITH GRANT OPTION"]
-        );
+        let want = "GRANT CONNECT ON DATABASE \"myapp\" TO PUBLIC WITH GRANT OPTION";
+        assert_eq!(create_sql(&d, &t), vec![want]);
         d.authoritative = Maybe::Known(true);
-        assert_eq!(
-            delete_sql(&d, &t),
-            vec!["REVOKE ALL PRIVILEGES ON DATABASE \"myapp\" FROM PUBLIC"]
-        );
+        let want = "REVOKE ALL PRIVILEGES ON DATABASE \"myapp\" FROM PUBLIC";
+        assert_eq!(delete_sql(&d, &t), vec![want]);
         // Free text in state never reaches SQL.
         let evil = spec(ObjectType::Table, &["SELECT; DROP TABLE x"]);
         assert!(create_sql(&evil, "TABLE t").is_empty());
@@ -1150,33 +1129,26 @@ mod tests {
         let from = spec(ObjectType::Table, &["ALL"]);
         let mut to = spec(ObjectType::Table, &["SELECT", "INSERT"]);
         let t = "TABLE x";
-        assert_eq!(
-            update_sql(&from, &to, t, 150_000),
-            vec![
-                "REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE x FROM \"mario.rossi@example.com\"",
-                "GRANT SELECT, INSERT ON TABLE x TO \"mario.rossi@example.com\"",
-            ]
-        );
+        let revoke = |p: &str| format!("REVOKE {p} ON TABLE x FROM {ROLE}");
+        let grant = |p: &str| format!("GRANT {p} ON TABLE x TO {ROLE}");
+        let want = [
+            revoke("UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"),
+            grant("SELECT, INSERT"),
+        ];
+        assert_eq!(update_sql(&from, &to, t, 150_000), want);
         assert!(update_sql(&from, &to, t, 170_000)[0].contains("TRIGGER, MAINTAIN ON"));
         let mut from = to.clone();
         from.with_grant_option = Maybe::Known(true);
         to.privileges = Maybe::Known(set(&["SELECT"]));
-        assert_eq!(
-            update_sql(&from, &to, t, 170_000),
-            vec![
-                "REVOKE INSERT ON TABLE x FROM \"mario.rossi@example.com\"",
-                "REVOKE GRANT OPTION FOR SELECT ON TABLE x FROM \"mario.rossi@example.com\"",
-                "GRANT SELECT ON TABLE x TO \"mario.rossi@example.com\"",
-            ]
-        );
+        let want = [
+            revoke("INSERT"),
+            revoke("GRANT OPTION FOR SELECT"),
+            grant("SELECT"),
+        ];
+        assert_eq!(update_sql(&from, &to, t, 170_000), want);
         to.authoritative = Maybe::Known(true);
-        assert_eq!(
-            update_sql(&from, &to, t, 170_000),
-            vec![
-                "REVOKE ALL PRIVILEGES ON TABLE x FROM \"mario.rossi@example.com\"",
-                "GRANT SELECT ON TABLE x TO \"mario.rossi@example.com\"",
-            ]
-        );
+        let want = [revoke("ALL PRIVILEGES"), grant("SELECT")];
+        assert_eq!(update_sql(&from, &to, t, 170_000), want);
     }
 
     #[test]
@@ -1208,96 +1180,78 @@ mod tests {
         // Grant option: reported lost when one target lacks it.
         let mut g = s.clone();
         g.with_grant_option = Maybe::Known(true);
-        let o = observed(
-            &g,
-            &[
-                held_map(&[("SELECT", true)]),
-                held_map(&[("SELECT", false)]),
-            ],
-            170_000,
-        );
-        assert!(!o.grant_option());
+        let h = [
+            held_map(&[("SELECT", true)]),
+            held_map(&[("SELECT", false)]),
+        ];
+        assert!(!observed(&g, &h, 170_000).grant_option());
         // A state that drifted to no privileges still passes the state checks.
-        let drifted = to_value(
+        let schema = PostgresGrant::schema();
+        let drifted = ok(to_value(
             &spec(ObjectType::Table, &[]),
-            &PostgresGrant::schema().implied_type(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert!(PostgresGrant::schema().validate(&drifted).is_empty());
+            &schema.implied_type(),
+        ));
+        assert!(schema.validate(&drifted).is_empty());
     }
 
     #[test]
     fn validation_names_attributes() {
-        let validate = |cfg: &Value| {
-            let mut d = PostgresGrant::schema().validate(cfg);
-            d.extend(PostgresGrant::validate(cfg));
+        let validate = |attrs: &[(&str, &str)], privileges: &[&str]| {
+            let cfg = config(attrs, privileges);
+            let mut d = PostgresGrant::schema().validate(&cfg);
+            d.extend(PostgresGrant::validate(&cfg));
             d
         };
-        let paths = |d: &Diagnostics| {
-            let mut p: Vec<String> =
-                d.0.iter()
-                    .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
-                    .collect();
-            p.sort();
-            p
-        };
-        let d = validate(&Value::object([
-            ("role", Value::string("")),
-            ("database", Value::string("myapp")),
-            ("object_type", Value::string("table")),
-            (
-                "privileges",
-                Value::Set(vec![Value::string("select"), Value::string("USAGE")]),
-            ),
-        ]));
+        let base = [("database", "myapp"), ("schema", "public")];
+        let d = validate(
+            &[("role", ""), base[0], ("object_type", "table")],
+            &["select", "USAGE"],
+        );
         assert_eq!(
             paths(&d),
             vec!["privileges", "privileges", "role", "schema"]
         );
         assert!(d.0.iter().any(|d| d.detail.contains("upper case")));
-        let d = validate(&Value::object([
-            ("role", Value::string("app")),
-            ("database", Value::string("myapp")),
-            ("object_type", Value::string("database")),
-            ("schema", Value::string("public")),
-            (
-                "privileges",
-                Value::Set(vec![Value::string("ALL"), Value::string("CONNECT")]),
-            ),
-        ]));
-        assert_eq!(paths(&d), vec!["privileges", "schema"]);
-        let d = validate(&Value::object([
-            ("role", Value::string("PUBLIC")),
-            ("database", Value::string("myapp")),
-            ("object_type", Value::string("tables")),
-            ("objects", Value::List(vec![Value::string("")])),
-            ("privileges", Value::Set(vec![])),
-        ]));
-        let summaries: BTreeSet<&str> = d.0.iter().map(|d| d.summary.as_str()).collect();
-        assert_eq!(
-            summaries,
-            BTreeSet::from([
-                "Invalid role",
-                "Invalid object_type",
-                "Invalid object name",
-                "Invalid privileges"
-            ])
+        let d = validate(
+            &[
+                ("role", "app"),
+                base[0],
+                base[1],
+                ("object_type", "database"),
+            ],
+            &["ALL", "CONNECT"],
         );
-        let ok = validate(&Value::object([
-            ("role", Value::string("public")),
-            ("database", Value::string("myapp")),
-            ("object_type", Value::string("table")),
-            ("schema", Value::string("public")),
-            ("privileges", Value::Set(vec![Value::string("MAINTAIN")])),
-        ]));
+        assert_eq!(paths(&d), vec!["privileges", "schema"]);
+        let mut cfg = config(
+            &[("role", "PUBLIC"), base[0], ("object_type", "tables")],
+            &[],
+        );
+        cfg.set_attr("objects", Value::List(vec![Value::string("")]));
+        let mut d = PostgresGrant::schema().validate(&cfg);
+        d.extend(PostgresGrant::validate(&cfg));
+        let summaries: BTreeSet<&str> = d.0.iter().map(|d| d.summary.as_str()).collect();
+        let want = [
+            "Invalid role",
+            "Invalid object_type",
+            "Invalid object name",
+            "Invalid privileges",
+        ];
+        assert_eq!(summaries, BTreeSet::from(want));
+        let ok = validate(
+            &[
+                ("role", "public"),
+                base[0],
+                base[1],
+                ("object_type", "table"),
+            ],
+            &["MAINTAIN"],
+        );
         assert!(ok.is_empty(), "{ok:?}");
-        let unknown = validate(&Value::object([
-            ("role", Value::Unknown),
-            ("database", Value::string("myapp")),
-            ("object_type", Value::string("schema")),
-            ("schema", Value::string("public")),
-            ("privileges", Value::Unknown),
-        ]));
-        assert!(unknown.is_empty(), "{unknown:?}");
+        let mut unknown = config(&[base[0], base[1], ("object_type", "schema")], &[]);
+        unknown.set_attr("role", Value::Unknown);
+        unknown.set_attr("privileges", Value::Unknown);
+        let mut d = PostgresGrant::schema().validate(&unknown);
+        d.extend(PostgresGrant::validate(&unknown));
+        assert!(d.is_empty(), "{d:?}");
     }
 }

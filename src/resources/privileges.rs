@@ -117,13 +117,41 @@ pub fn revokes(
     out
 }
 
+/// Test support for both resources.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub mod test_support {
+    use std::collections::BTreeSet;
 
-    fn set(items: &[&str]) -> BTreeSet<String> {
+    use crate::tfplugin::{Diagnostics, Value};
+
+    pub fn set(items: &[&str]) -> BTreeSet<String> {
         items.iter().map(|p| p.to_string()).collect()
     }
+
+    /// The sorted attribute paths of the diagnostics.
+    pub fn paths(d: &Diagnostics) -> Vec<String> {
+        let mut p: Vec<String> =
+            d.0.iter()
+                .filter_map(|d| d.attribute.as_ref())
+                .map(ToString::to_string)
+                .collect();
+        p.sort();
+        p
+    }
+
+    /// A configuration of string attributes and a privileges set.
+    pub fn config(attrs: &[(&str, &str)], privileges: &[&str]) -> Value {
+        let mut v = Value::object(attrs.iter().map(|(k, x)| (*k, Value::string(*x))));
+        let privileges = privileges.iter().map(|p| Value::string(*p)).collect();
+        v.set_attr("privileges", Value::Set(privileges));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::set;
+    use super::*;
 
     #[test]
     fn all_expands_per_version() {
