@@ -41,6 +41,12 @@ pub fn decode_field(s: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("{s:?} does not decode to UTF-8"))
 }
 
+/// The fields encoded and joined by `|`.
+pub fn join_fields(fields: &[&str]) -> String {
+    let fields: Vec<String> = fields.iter().map(|f| encode_field(f)).collect();
+    fields.join("|")
+}
+
 /// A list field: each item encoded, joined by `,`.
 pub fn join_list(items: &[String]) -> String {
     let items: Vec<String> = items.iter().map(|s| encode_field(s)).collect();
@@ -79,5 +85,6 @@ mod tests {
         assert_eq!(join_list(&list), "a%2Cb,c");
         assert_eq!(split_list("a%2Cb,c"), Ok(list));
         assert_eq!(split_list(""), Ok(vec![]));
+        assert_eq!(join_fields(&["a|b", "", "c"]), "a%7Cb||c");
     }
 }

@@ -18,9 +18,9 @@ use tokio_postgres::error::SqlState;
 use crate::pg::ident::{quote_ident, validate_name};
 use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
-use crate::resources::import_id::{decode_field, encode_field};
+use crate::resources::import_id::{decode_field, join_fields};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
-use crate::resources::privileges::{Kind, Verb, major, revokes, statement};
+use crate::resources::privileges::{Kind, Verb, key, major, name_key, revokes, statement};
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator, Value,
 };
@@ -131,17 +131,14 @@ impl Spec {
 const ID_FIELDS: usize = 5;
 
 fn format_id(spec: &Spec) -> String {
-    [
+    let schema = spec.schema.as_deref().unwrap_or("");
+    join_fields(&[
         &spec.role,
         &spec.database,
-        spec.schema.as_deref().unwrap_or(""),
+        schema,
         &spec.owner,
         spec.object_type.name(),
-    ]
-    .iter()
-    .map(|f| encode_field(f))
-    .collect::<Vec<_>>()
-    .join("|")
+    ])
 }
 
 const ID_HELP: &str = "The ID is `role|database|schema|owner|object_type`, optionally followed \
@@ -617,18 +614,12 @@ impl ManagedResource for PostgresDefaultPrivileges {
                     .description("`role|database|schema|owner|object_type`, percent-encoded (`%` → `%25`, `|` → `%7C`)."),
             )
             .attr(
-                Attribute::string("role")
-                    .required()
-                    .requires_replace()
-                    .validate(pg_name())
+                name_key("role")
                     .validate(not_public())
                     .description("The grantee, kept exactly (case, dots, `@`, quotes)."),
             )
             .attr(
-                Attribute::string("database")
-                    .required()
-                    .requires_replace()
-                    .validate(pg_name())
+                name_key("database")
                     .description("The database whose default privileges are set (they are per database)."),
             )
             .attr(
@@ -639,16 +630,11 @@ impl ManagedResource for PostgresDefaultPrivileges {
                     .description("Only objects created in this schema. Absent: database-wide (the only choice for `object_type = \"schemas\"`)."),
             )
             .attr(
-                Attribute::string("owner")
-                    .required()
-                    .requires_replace()
-                    .validate(pg_name())
+                name_key("owner")
                     .description("The role whose future objects are covered (`FOR ROLE owner`): the role that will create them."),
             )
             .attr(
-                Attribute::string("object_type")
-                    .required()
-                    .requires_replace()
+                key("object_type")
                     .validate(object_type())
                     .description("`tables` (views included), `sequences`, `functions` (procedures included), `types` or `schemas`."),
             )
@@ -838,6 +824,8 @@ impl ManagedResource for PostgresDefaultPrivileges {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::import_id::encode_field;
+    use crate::resources::privileges::test_support::{config, paths};
     use crate::tfplugin::from_value;
 
     fn privs(p: &[&str]) -> Maybe<Vec<String>> {
@@ -866,30 +854,35 @@ mod tests {
         }
     }
 
+    /// Every privilege of tables on `major`, with grant option `g`.
+    fn all_tables(major: u32, g: bool) -> Vec<(&'static str, bool)> {
+        ObjectType::Tables
+            .privileges(major)
+            .into_iter()
+            .map(|p| (p, g))
+            .collect()
+    }
+
+    fn ok<T>(r: Result<T, String>) -> T {
+        r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn create_sql_is_quoted() {
         let mut s = spec();
         s.owner = "Owner \"x\"".into();
         s.schema = Some("My.Schema".into());
         s.role = "mario.rossi@example.com".into();
-        assert_eq!(
-            apply_sql(None, &s, 17),
-            vec![
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"Owner \"\"x\"\"\" IN SCHEMA \"My.Schema\" \
-                 GRANT INSERT, SELECT ON TABLES TO \"mario.rossi@example.com\""
-            ]
-        );
+        let want = "ALTER DEFAULT PRIVILEGES FOR ROLE \"Owner \"\"x\"\"\" IN SCHEMA \"My.Schema\" \
+                    GRANT INSERT, SELECT ON TABLES TO \"mario.rossi@example.com\"";
+        assert_eq!(apply_sql(None, &s, 17), vec![want]);
         s.schema = None;
         s.with_grant_option = Maybe::Known(true);
         s.privileges = privs(&["ALL"]);
         s.object_type = ObjectType::Sequences;
-        assert_eq!(
-            apply_sql(None, &s, 15),
-            vec![
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"Owner \"\"x\"\"\" GRANT SELECT, UPDATE, USAGE \
-                 ON SEQUENCES TO \"mario.rossi@example.com\" WITH GRANT OPTION"
-            ]
-        );
+        let want = "ALTER DEFAULT PRIVILEGES FOR ROLE \"Owner \"\"x\"\"\" GRANT SELECT, UPDATE, USAGE \
+                    ON SEQUENCES TO \"mario.rossi@example.com\" WITH GRANT OPTION";
+        assert_eq!(apply_sql(None, &s, 15), vec![want]);
     }
 
     #[test]
@@ -912,20 +905,15 @@ mod tests {
             privileges: privs(&["SELECT", "UPDATE"]),
             ..spec()
         };
-        assert_eq!(
-            apply_sql(Some(&from), &to, 17),
-            vec![
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_owner\" IN SCHEMA \"public\" REVOKE DELETE, INSERT ON TABLES FROM \"app_service\"",
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_owner\" IN SCHEMA \"public\" REVOKE GRANT OPTION FOR SELECT ON TABLES FROM \"app_service\"",
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_owner\" IN SCHEMA \"public\" GRANT SELECT, UPDATE ON TABLES TO \"app_service\"",
-            ]
-        );
-        assert_eq!(
-            delete_sql(&to, 17),
-            vec![
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_owner\" IN SCHEMA \"public\" REVOKE SELECT, UPDATE ON TABLES FROM \"app_service\""
-            ]
-        );
+        let adp = "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_owner\" IN SCHEMA \"public\"";
+        let want = [
+            format!("{adp} REVOKE DELETE, INSERT ON TABLES FROM \"app_service\""),
+            format!("{adp} REVOKE GRANT OPTION FOR SELECT ON TABLES FROM \"app_service\""),
+            format!("{adp} GRANT SELECT, UPDATE ON TABLES TO \"app_service\""),
+        ];
+        assert_eq!(apply_sql(Some(&from), &to, 17), want);
+        let want = format!("{adp} REVOKE SELECT, UPDATE ON TABLES FROM \"app_service\"");
+        assert_eq!(delete_sql(&to, 17), vec![want]);
     }
 
     #[test]
@@ -948,15 +936,9 @@ mod tests {
             privileges: privs(&["ALL"]),
             ..s
         };
-        let seven: Vec<(&str, bool)> = ObjectType::Tables
-            .privileges(15)
-            .into_iter()
-            .map(|p| (p, false))
-            .collect();
-        assert_eq!(
-            observed_spec(&all, &observed(15, &seven)).privileges,
-            privs(&["ALL"])
-        );
+        let seven = all_tables(15, false);
+        let o = observed_spec(&all, &observed(15, &seven));
+        assert_eq!(o.privileges, privs(&["ALL"]));
         assert!(
             observed_spec(&all, &observed(17, &seven))
                 .privileges()
@@ -966,44 +948,30 @@ mod tests {
 
     #[test]
     fn import_reads_what_is_held() {
-        let t =
-            parse_id("app_service|myapp|public|app_owner|tables").unwrap_or_else(|e| panic!("{e}"));
-        let full: Vec<(&str, bool)> = ObjectType::Tables
-            .privileges(17)
-            .into_iter()
-            .map(|p| (p, true))
-            .collect();
-        let i = imported_spec(&t, &observed(17, &full)).unwrap_or_else(|e| panic!("{e}"));
+        let t = ok(parse_id("app_service|myapp|public|app_owner|tables"));
+        let i = ok(imported_spec(&t, &observed(17, &all_tables(17, true))));
         assert_eq!(i.privileges, privs(&["ALL"]));
         assert!(i.grant_option());
         let held = observed(17, &[("SELECT", false), ("DELETE", true)]);
-        let i = imported_spec(&t, &held).unwrap_or_else(|e| panic!("{e}"));
+        let i = ok(imported_spec(&t, &held));
         assert_eq!(i.privileges, privs(&["DELETE", "SELECT"]));
         assert!(!i.grant_option());
         assert!(imported_spec(&t, &observed(17, &[])).is_err());
         // Explicit privileges: exactly those, if held; the grant option of those only.
-        let t = parse_id("app_service|myapp|public|app_owner|tables|DELETE")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let i = imported_spec(&t, &held).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (i.privileges, i.with_grant_option),
-            (privs(&["DELETE"]), Maybe::Known(true))
-        );
-        let t = parse_id("app_service|myapp|public|app_owner|tables|ALL")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let t = ok(parse_id("app_service|myapp|public|app_owner|tables|DELETE"));
+        let i = ok(imported_spec(&t, &held));
+        let want = (privs(&["DELETE"]), Maybe::Known(true));
+        assert_eq!((i.privileges, i.with_grant_option), want);
+        let t = ok(parse_id("app_service|myapp|public|app_owner|tables|ALL"));
         assert!(imported_spec(&t, &held).is_err());
         // A single-privilege type imports as that privilege, not ALL.
-        let t =
-            parse_id("app_service|myapp||app_owner|functions").unwrap_or_else(|e| panic!("{e}"));
-        let i = imported_spec(&t, &observed(15, &[("EXECUTE", false)]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let t = ok(parse_id("app_service|myapp||app_owner|functions"));
+        let i = ok(imported_spec(&t, &observed(15, &[("EXECUTE", false)])));
         assert_eq!(i.privileges, privs(&["EXECUTE"]));
         assert!(parse_id("a|b||d|functions|SELECT").is_err());
         assert!(parse_id("a|b||d|tables|select").is_err());
-        assert_eq!(
-            parse_id("a|b||d|tables|SELECT, INSERT").map(|s| s.privileges),
-            Ok(privs(&["SELECT", "INSERT"]))
-        );
+        let p = parse_id("a|b||d|tables|SELECT, INSERT").map(|s| s.privileges);
+        assert_eq!(p, Ok(privs(&["SELECT", "INSERT"])));
     }
 
     #[test]
@@ -1021,11 +989,13 @@ mod tests {
         ];
         for n in names {
             for schema in [None, Some(n)] {
+                let schema = schema.map(str::to_string);
+                let (role, database, owner) = (n.into(), n.into(), n.into());
                 let s = Spec {
-                    role: n.into(),
-                    database: n.into(),
-                    schema: schema.map(str::to_string),
-                    owner: n.into(),
+                    role,
+                    database,
+                    schema,
+                    owner,
                     privileges: privs(&[]),
                     ..spec()
                 };
@@ -1040,15 +1010,20 @@ mod tests {
         );
         assert_eq!(encode_field("50%|off"), "50%25%7Coff");
         // Typed by hand: upper case, quotes and `/` need no escaping.
-        let s = parse_id("App\"User|my/db||Owner.X|functions").unwrap_or_else(|e| panic!("{e}"));
+        let s = ok(parse_id("App\"User|my/db||Owner.X|functions"));
         assert_eq!(s.role, "App\"User");
         assert_eq!(s.schema, None);
-        assert!(parse_id("a|b|c|d").is_err());
-        assert!(parse_id("a|b|c|d|views").is_err());
-        assert!(parse_id("a|b|c|d|tables|x").is_err());
-        assert!(parse_id("a|b|c|d|tables|SELECT|x").is_err());
-        assert!(parse_id("a%zz|b|c|d|tables").is_err());
-        assert!(parse_id("|b|c|d|tables").is_err());
+        let bad = [
+            "a|b|c|d",
+            "a|b|c|d|views",
+            "a|b|c|d|tables|x",
+            "a|b|c|d|tables|SELECT|x",
+            "a%zz|b|c|d|tables",
+            "|b|c|d|tables",
+        ];
+        for bad in bad {
+            assert!(parse_id(bad).is_err(), "{bad}");
+        }
     }
 
     fn validate_config(cfg: &Value) -> Diagnostics {
@@ -1057,37 +1032,16 @@ mod tests {
         d
     }
 
-    fn paths(d: &Diagnostics) -> Vec<String> {
-        let mut p: Vec<String> =
-            d.0.iter()
-                .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
-                .collect();
-        p.sort();
-        p
-    }
-
-    /// A configuration of string attributes and privileges.
-    fn config(attrs: &[(&str, &str)], privileges: &[&str]) -> Value {
-        let mut v = Value::object(attrs.iter().map(|(k, x)| (*k, Value::string(*x))));
-        v.set_attr(
-            "privileges",
-            Value::Set(privileges.iter().map(|p| Value::string(*p)).collect()),
-        );
-        v
-    }
-
     #[test]
     fn validation_names_attributes() {
-        let cfg = config(
-            &[
-                ("role", "app"),
-                ("database", ""),
-                ("owner", "app"),
-                ("schema", "public"),
-                ("object_type", "schemas"),
-            ],
-            &["usage", "SELECT", "CREATE"],
-        );
+        let attrs = [
+            ("role", "app"),
+            ("database", ""),
+            ("owner", "app"),
+            ("schema", "public"),
+            ("object_type", "schemas"),
+        ];
+        let cfg = config(&attrs, &["usage", "SELECT", "CREATE"]);
         let want = [
             "database",
             "privileges[0]",
@@ -1101,22 +1055,17 @@ mod tests {
             paths(&validate_config(&cfg)),
             ["object_type", "privileges[0]"]
         );
-        let ok = config(
-            &[
-                ("role", "mario.rossi@example.com"),
-                ("database", "myapp"),
-                ("owner", "app_owner"),
-                ("schema", "public"),
-                ("object_type", "tables"),
-            ],
-            &["SELECT", "MAINTAIN"],
-        );
-        assert!(validate_config(&ok).is_empty());
+        let attrs = [
+            ("role", "mario.rossi@example.com"),
+            ("database", "myapp"),
+            ("owner", "app_owner"),
+            ("schema", "public"),
+            ("object_type", "tables"),
+        ];
+        assert!(validate_config(&config(&attrs, &["SELECT", "MAINTAIN"])).is_empty());
         // Unknown values (from other resources) are not judged.
-        let unknown = Value::object(
-            ["role", "owner", "object_type", "privileges"].map(|k| (k, Value::Unknown)),
-        );
-        assert!(validate_config(&unknown).is_empty());
+        let unknown = ["role", "owner", "object_type", "privileges"].map(|k| (k, Value::Unknown));
+        assert!(validate_config(&Value::object(unknown)).is_empty());
     }
 
     #[test]
@@ -1140,13 +1089,9 @@ mod tests {
 
     #[test]
     fn needed_grant_depends_on_version() {
-        assert_eq!(
-            needed_grant("app owner", "admin", 15),
-            "GRANT \"app owner\" TO \"admin\";"
-        );
-        assert_eq!(
-            needed_grant("app_owner", "rds_like_admin", 17),
-            "GRANT \"app_owner\" TO \"rds_like_admin\" WITH INHERIT TRUE, SET FALSE;"
-        );
+        let want = "GRANT \"app owner\" TO \"admin\";";
+        assert_eq!(needed_grant("app owner", "admin", 15), want);
+        let want = "GRANT \"app_owner\" TO \"rds_like_admin\" WITH INHERIT TRUE, SET FALSE;";
+        assert_eq!(needed_grant("app_owner", "rds_like_admin", 17), want);
     }
 }

@@ -15,9 +15,9 @@ use crate::pg::catalog::{Catalog, Object, Snapshot};
 use crate::pg::ident::quote_ident;
 use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
-use crate::resources::import_id::{decode_field, encode_field, join_list, split_list};
+use crate::resources::import_id::{decode_field, join_fields, join_list, split_list};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
-use crate::resources::privileges::{Kind, Verb, major, revokes, statement};
+use crate::resources::privileges::{Kind, Verb, key, major, name_key, revokes, statement};
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator,
     Value, from_value, to_value,
@@ -181,9 +181,7 @@ impl GrantSpec {
             self.object_type.name(),
             self.schema_name(),
         ];
-        let mut id: Vec<String> = fields.iter().map(|f| encode_field(f)).collect();
-        id.push(join_list(self.listed()));
-        id.join("|")
+        format!("{}|{}", join_fields(&fields), join_list(self.listed()))
     }
 
     /// The managed privileges with `ALL` expanded for the server.
@@ -820,24 +818,16 @@ impl ManagedResource for PostgresGrant {
                     .description("`role|database|object_type|schema|objects`, percent-encoded as in the import ID."),
             )
             .attr(
-                Attribute::string("role")
-                    .required()
-                    .requires_replace()
-                    .validate(pg_name())
+                name_key("role")
                     .validate(not_upper_public())
                     .description("The grantee, kept exactly (case, dots, `@`, quotes); `public` means PUBLIC."),
             )
             .attr(
-                Attribute::string("database")
-                    .required()
-                    .requires_replace()
-                    .validate(pg_name())
+                name_key("database")
                     .description("The database the objects live in (for `object_type = \"database\"`, the database granted on)."),
             )
             .attr(
-                Attribute::string("object_type")
-                    .required()
-                    .requires_replace()
+                key("object_type")
                     .validate(object_type_name())
                     .description("`database`, `schema`, `table` (tables, views, materialized views, foreign and partitioned tables), `sequence`, `function` (with aggregates), `procedure` or `routine` (all three)."),
             )

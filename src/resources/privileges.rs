@@ -4,6 +4,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::tfplugin::Attribute;
+use crate::validators::pg_name;
+
 /// A kind of object privileges are granted on; each resource maps its `object_type` to one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -61,6 +64,16 @@ impl Kind {
         }
         out
     }
+}
+
+/// A required string that identifies the entry: changing it replaces the resource.
+pub fn key(name: &str) -> Attribute {
+    Attribute::string(name).required().requires_replace()
+}
+
+/// A [`key`] naming a PostgreSQL object.
+pub fn name_key(name: &str) -> Attribute {
+    key(name).validate(pg_name())
 }
 
 /// The server major from `server_version_num` (`170002` -> 17).
