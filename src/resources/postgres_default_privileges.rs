@@ -20,7 +20,9 @@ use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
 use crate::resources::import_id::{decode_field, join_fields};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
-use crate::resources::privileges::{Kind, Verb, key, major, name_key, revokes, statement};
+use crate::resources::privileges::{
+    Kind, Verb, key, major, name_key, object_type, revokes, statement, unknown_object_type,
+};
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator, Value,
 };
@@ -38,6 +40,9 @@ pub enum ObjectType {
     Schemas,
 }
 
+/// In declaration order: [`ObjectType::name`] indexes it.
+const NAMES: [&str; 5] = ["tables", "sequences", "functions", "types", "schemas"];
+
 impl ObjectType {
     const ALL: [ObjectType; 5] = [
         ObjectType::Tables,
@@ -47,34 +52,29 @@ impl ObjectType {
         ObjectType::Schemas,
     ];
 
-    /// The configuration's name (as serde spells it), `pg_default_acl.defaclobjtype`, and the
-    /// privilege vocabulary.
-    fn info(self) -> (&'static str, &'static str, Kind) {
+    /// `pg_default_acl.defaclobjtype` and the privilege vocabulary.
+    fn info(self) -> (&'static str, Kind) {
         match self {
-            ObjectType::Tables => ("tables", "r", Kind::Table),
-            ObjectType::Sequences => ("sequences", "S", Kind::Sequence),
-            ObjectType::Functions => ("functions", "f", Kind::Routine),
-            ObjectType::Types => ("types", "T", Kind::Type),
-            ObjectType::Schemas => ("schemas", "n", Kind::Schema),
+            ObjectType::Tables => ("r", Kind::Table),
+            ObjectType::Sequences => ("S", Kind::Sequence),
+            ObjectType::Functions => ("f", Kind::Routine),
+            ObjectType::Types => ("T", Kind::Type),
+            ObjectType::Schemas => ("n", Kind::Schema),
         }
     }
 
+    /// The configuration's name (as serde spells it).
     fn name(self) -> &'static str {
-        self.info().0
+        NAMES[self as usize]
     }
 
     fn parse(s: &str) -> Option<ObjectType> {
         Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
-    /// "tables, sequences, functions, types, schemas"
-    fn names() -> String {
-        Self::ALL.map(ObjectType::name).join(", ")
-    }
-
     /// What `ALL` means on a server of `major`.
     fn privileges(self, major: u32) -> Vec<&'static str> {
-        self.info().2.all(major)
+        self.info().1.all(major)
     }
 }
 
@@ -108,7 +108,7 @@ impl Spec {
 
     /// The managed privileges, upper-cased, with ALL expanded for the server.
     fn expanded(&self, major: u32) -> BTreeSet<String> {
-        self.object_type.info().2.expand(self.privileges(), major)
+        self.object_type.info().1.expand(self.privileges(), major)
     }
 
     fn target(&self) -> String {
@@ -177,8 +177,8 @@ fn parse_id(id: &str) -> Result<Spec, String> {
     }
     let Some(kind) = ObjectType::parse(&object_type) else {
         return Err(format!(
-            "object_type {object_type:?} is not one of {}. {ID_HELP}",
-            ObjectType::names()
+            "{}. {ID_HELP}",
+            unknown_object_type(&object_type, &NAMES)
         ));
     };
     if !privileges.is_empty() {
@@ -251,7 +251,7 @@ async fn observe(pg: &Pg, spec: &Spec) -> Result<Observed, PgError> {
                 &spec.owner,
                 &spec.role,
                 &spec.schema.as_deref(),
-                &spec.object_type.info().1,
+                &spec.object_type.info().0,
             ],
         )
         .await?;
@@ -306,7 +306,7 @@ fn observed_spec(recorded: &Spec, o: &Observed) -> Spec {
         .privileges()
         .iter()
         .filter(|p| {
-            let kind = recorded.object_type.info().2;
+            let kind = recorded.object_type.info().1;
             kind.expand([*p], o.major)
                 .iter()
                 .all(|x| o.holds(x, recorded.grant_option()))
@@ -564,13 +564,6 @@ fn not_public() -> Validator {
     })
 }
 
-fn object_type() -> Validator {
-    Validator::string(|t| match ObjectType::parse(t) {
-        Some(_) => Ok(()),
-        None => Err(format!("{t:?} is not one of {}.", ObjectType::names())),
-    })
-}
-
 /// A set must plan exactly as configured, and import reads upper case.
 fn upper_case() -> Validator {
     Validator::string(|s| {
@@ -635,7 +628,7 @@ impl ManagedResource for PostgresDefaultPrivileges {
             )
             .attr(
                 key("object_type")
-                    .validate(object_type())
+                    .validate(object_type(&NAMES))
                     .description("`tables` (views included), `sequences`, `functions` (procedures included), `types` or `schemas`."),
             )
             .attr(
@@ -976,6 +969,14 @@ mod tests {
 
     #[test]
     fn id_round_trips() {
+        for name in NAMES {
+            let v = from_value::<ObjectType>(&Value::string(name)).ok();
+            assert_eq!(
+                v.map(ObjectType::name),
+                ObjectType::parse(name).map(ObjectType::name)
+            );
+            assert_eq!(v.map(ObjectType::name), Some(name));
+        }
         let names = [
             "mario.rossi@example.com",
             "Mixed.Case",

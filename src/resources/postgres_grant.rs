@@ -17,7 +17,9 @@ use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
 use crate::resources::import_id::{decode_field, join_fields, join_list, split_list};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
-use crate::resources::privileges::{Kind, Verb, key, major, name_key, revokes, statement};
+use crate::resources::privileges::{
+    Kind, Verb, key, major, name_key, object_type, revokes, statement, unknown_object_type,
+};
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator,
     Value, from_value, to_value,
@@ -225,12 +227,8 @@ fn parse_import_id(id: &str) -> Result<ImportId, String> {
     }
     let field = |i: usize| fields.get(i).copied().unwrap_or("");
     let ty = decode_field(field(2))?;
-    let object_type = ObjectType::parse(&ty).ok_or_else(|| {
-        format!(
-            "object_type {ty:?} is not one of {}",
-            OBJECT_TYPES.join(", ")
-        )
-    })?;
+    let object_type =
+        ObjectType::parse(&ty).ok_or_else(|| unknown_object_type(&ty, &OBJECT_TYPES))?;
     let schema = decode_field(field(3))?;
     let objects = split_list(field(4))?;
     let privileges: BTreeSet<String> = split_list(field(5))?.into_iter().collect();
@@ -596,13 +594,6 @@ fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
 
 // ---- validation: one attribute in the schema, across attributes in `validate` ----
 
-fn object_type_name() -> Validator {
-    Validator::string(|s| match ObjectType::parse(s) {
-        Some(_) => Ok(()),
-        None => Err(format!("{s:?} is not one of {}.", OBJECT_TYPES.join(", "))),
-    })
-}
-
 fn not_upper_public() -> Validator {
     Validator::string(|s| match s {
         "PUBLIC" => Err(
@@ -828,7 +819,7 @@ impl ManagedResource for PostgresGrant {
             )
             .attr(
                 key("object_type")
-                    .validate(object_type_name())
+                    .validate(object_type(&OBJECT_TYPES))
                     .description("`database`, `schema`, `table` (tables, views, materialized views, foreign and partitioned tables), `sequence`, `function` (with aggregates), `procedure` or `routine` (all three)."),
             )
             .attr(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::tfplugin::Attribute;
+use crate::tfplugin::{Attribute, Validator};
 use crate::validators::pg_name;
 
 /// A kind of object privileges are granted on; each resource maps its `object_type` to one.
@@ -74,6 +74,19 @@ pub fn key(name: &str) -> Attribute {
 /// A [`key`] naming a PostgreSQL object.
 pub fn name_key(name: &str) -> Attribute {
     key(name).validate(pg_name())
+}
+
+/// `object_type` is one of `names`.
+pub fn object_type(names: &'static [&'static str]) -> Validator {
+    Validator::string(move |s| match names.contains(&s) {
+        true => Ok(()),
+        false => Err(format!("{s:?} is not one of {}.", names.join(", "))),
+    })
+}
+
+/// An import ID's object type that is not one of `names`.
+pub fn unknown_object_type(s: &str, names: &[&str]) -> String {
+    format!("object_type {s:?} is not one of {}", names.join(", "))
 }
 
 /// The server major from `server_version_num` (`170002` -> 17).
