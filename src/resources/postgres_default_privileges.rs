@@ -243,18 +243,10 @@ fn one_row<'a>(rows: &'a [Row], what: &str) -> Result<&'a Row, PgError> {
 }
 
 async fn observe(pg: &Pg, spec: &Spec) -> Result<Observed, PgError> {
-    let rows = pg
-        .query(
-            Some(&spec.database),
-            OBSERVE,
-            &[
-                &spec.owner,
-                &spec.role,
-                &spec.schema.as_deref(),
-                &spec.object_type.info().0,
-            ],
-        )
-        .await?;
+    let (schema, objtype) = (spec.schema.as_deref(), spec.object_type.info().0);
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&spec.owner, &spec.role, &schema, &objtype];
+    let rows = pg.query(Some(&spec.database), OBSERVE, &params).await?;
     let row = one_row(&rows, "catalog")?;
     let mut held = BTreeMap::new();
     for e in col::<Vec<String>>(row, 4)? {
@@ -302,17 +294,12 @@ impl Observed {
 /// The state as the database sees it: each recorded privilege kept only while held (ALL only
 /// while its whole expansion is), spelled as recorded.
 fn observed_spec(recorded: &Spec, o: &Observed) -> Spec {
-    let privileges = recorded
-        .privileges()
-        .iter()
-        .filter(|p| {
-            let kind = recorded.object_type.info().1;
-            kind.expand([*p], o.major)
-                .iter()
-                .all(|x| o.holds(x, recorded.grant_option()))
-        })
-        .cloned()
-        .collect();
+    let kind = recorded.object_type.info().1;
+    let held = |p: &&String| {
+        let all = kind.expand([*p], o.major);
+        all.iter().all(|x| o.holds(x, recorded.grant_option()))
+    };
+    let privileges = recorded.privileges().iter().filter(held).cloned().collect();
     Spec {
         privileges: Maybe::Known(privileges),
         ..recorded.clone()
@@ -344,14 +331,13 @@ fn imported_spec(target: &Spec, o: &Observed) -> Result<Spec, String> {
         .map(String::as_str)
         .collect();
     if expanded.is_empty() || !missing.is_empty() {
+        let what = match expanded.is_empty() {
+            true => "any privilege".to_string(),
+            false => missing.join(", "),
+        };
         return Err(format!(
-            "{} does not hold {} by default: nothing to import.",
-            spec.role,
-            if expanded.is_empty() {
-                "any privilege".to_string()
-            } else {
-                missing.join(", ")
-            }
+            "{} does not hold {what} by default: nothing to import.",
+            spec.role
         ));
     }
     Ok(Spec {

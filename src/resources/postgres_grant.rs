@@ -290,15 +290,10 @@ fn checked_import_id(id: &str) -> Result<ImportId, Diagnostics> {
 /// (the database or the schema) is gone, which means the grant is gone too.
 fn held(snap: &Snapshot, spec: &GrantSpec) -> Option<Vec<BTreeMap<String, bool>>> {
     let grantee = spec.grantee();
+    let one = |o: &Object| vec![o.privileges_of(grantee)];
     match spec.object_type {
-        ObjectType::Database => snap
-            .databases
-            .get(&spec.database)
-            .map(|o| vec![o.privileges_of(grantee)]),
-        ObjectType::Schema => snap
-            .schemas
-            .get(spec.schema_name())
-            .map(|o| vec![o.privileges_of(grantee)]),
+        ObjectType::Database => snap.databases.get(&spec.database).map(one),
+        ObjectType::Schema => snap.schemas.get(spec.schema_name()).map(one),
         ty => {
             let schema = spec.schema_name();
             snap.schemas.get(schema)?;
@@ -361,11 +356,12 @@ fn observed(spec: &GrantSpec, held: &[BTreeMap<String, bool>], version: i32) -> 
         on_all.union(&extra).cloned().collect()
     };
     let with_grant_option = if spec.grant_option() {
-        held.iter().all(|h| {
+        let managed_held = |h: &BTreeMap<String, bool>| {
             h.iter()
                 .filter(|(p, _)| managed.contains(*p))
                 .all(|(_, g)| *g)
-        })
+        };
+        held.iter().all(managed_held)
     } else {
         extra_grant_option
     };
@@ -563,16 +559,15 @@ fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
         (Some(schema), _) => format!(" {schema}"),
         (None, _) => String::new(),
     };
+    let privileges = spec
+        .privileges()
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (ty, database, role) = (spec.object_type.name(), &spec.database, &spec.role);
     let mut detail = format!(
-        "{action} of {} on {}{target} in database {:?} for {:?} failed: {e}",
-        spec.privileges()
-            .iter()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", "),
-        spec.object_type.name(),
-        spec.database,
-        spec.role
+        "{action} of {privileges} on {ty}{target} in database {database:?} for {role:?} failed: {e}"
     );
     if e.is(&SqlState::INSUFFICIENT_PRIVILEGE) {
         detail.push_str(
@@ -606,13 +601,8 @@ fn not_upper_public() -> Validator {
 
 fn all_alone() -> Validator {
     Validator::new(|v| {
-        let names: Vec<&str> = v
-            .as_list()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        if names.contains(&"ALL") && names.len() > 1 {
+        let names = v.as_list().unwrap_or_default();
+        if names.len() > 1 && names.iter().any(|p| p.as_str() == Some("ALL")) {
             Err("ALL already means every privilege; list it alone".into())
         } else {
             Ok(())
@@ -672,14 +662,15 @@ fn check_across(config: &Value) -> Diagnostics {
             }
         }
     }
+    let known = ty.kind().known();
     let names = privileges.as_list().unwrap_or_default();
     for p in names
         .iter()
         .filter_map(Value::as_str)
         .filter(|p| *p != "ALL")
     {
-        if !ty.kind().known().contains(&p) {
-            let hint = if ty.kind().known().contains(&p.to_ascii_uppercase().as_str()) {
+        if !known.contains(&p) {
+            let hint = if known.contains(&p.to_ascii_uppercase().as_str()) {
                 " Privileges are written in upper case."
             } else if p.eq_ignore_ascii_case("TEMP") {
                 " Write TEMPORARY."
@@ -692,7 +683,7 @@ fn check_across(config: &Value) -> Diagnostics {
                 format!(
                     "{p:?} is not a privilege on a {}: use {} or ALL.{hint}",
                     ty.name(),
-                    ty.kind().known().join(", ")
+                    known.join(", ")
                 ),
             );
         }
