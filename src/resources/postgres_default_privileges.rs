@@ -454,15 +454,13 @@ fn not_allowed(spec: &Spec, a: &Access, action: &str, cause: Option<&PgError>) -
         spec.owner,
         needed_grant(&spec.owner, &a.me, a.major),
     ));
-    Diagnostic::error(
-        format!(
-            "Cannot {action} default privileges for role {:?}",
-            spec.owner
-        ),
-        detail,
-    )
-    .at(AttributePath::root("owner"))
-    .into()
+    let summary = format!(
+        "Cannot {action} default privileges for role {:?}",
+        spec.owner
+    );
+    Diagnostic::error(summary, detail)
+        .at(AttributePath::root("owner"))
+        .into()
 }
 
 fn failed(action: &str, spec: &Spec, e: &PgError) -> Diagnostics {
@@ -476,18 +474,14 @@ fn failed(action: &str, spec: &Spec, e: &PgError) -> Diagnostics {
 /// Checks before a write: the objects exist, the server knows the privileges, and the login
 /// may act for `owner`. Returns the server major.
 async fn preflight(pg: &Pg, spec: &Spec, action: &str) -> Result<u32, Diagnostics> {
-    let o = observe(pg, spec)
-        .await
-        .map_err(|e| failed(action, spec, &e))?;
-    let a = access(pg, spec)
-        .await
-        .map_err(|e| failed(action, spec, &e))?;
+    let fail = |e: PgError| failed(action, spec, &e);
+    let o = observe(pg, spec).await.map_err(fail)?;
+    let a = access(pg, spec).await.map_err(fail)?;
     let mut d = Diagnostics::new();
     for (attr, what, name) in o.absent(spec) {
-        let place = if attr == "schema" {
-            format!(" in database {:?}", spec.database)
-        } else {
-            String::new()
+        let place = match attr {
+            "schema" => format!(" in database {:?}", spec.database),
+            _ => String::new(),
         };
         d.error_at(
             AttributePath::root(attr),
