@@ -21,10 +21,11 @@ use crate::pg::{Pg, PgError};
 use crate::resources::import_id::{decode_field, join_fields};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
 use crate::resources::privileges::{
-    Kind, Verb, key, major, name_key, object_type, revokes, statement, unknown_object_type,
+    Kind, Verb, flag, key, major, name_key, object_type, privileges_attr, revokes, statement,
+    unknown_object_type,
 };
 use crate::tfplugin::{
-    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator, Value,
+    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Validator, Value,
 };
 use crate::validators::pg_name;
 
@@ -612,14 +613,12 @@ impl ManagedResource for PostgresDefaultPrivileges {
                     .description("`tables` (views included), `sequences`, `functions` (procedures included), `types` or `schemas`."),
             )
             .attr(
-                Attribute::set_of("privileges", Type::String)
-                    .required()
+                privileges_attr()
                     .each(upper_case())
                     .description("Tables: SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN (PostgreSQL 17+). Sequences: USAGE, SELECT, UPDATE. Functions: EXECUTE. Types: USAGE. Schemas: USAGE, CREATE. Or `ALL`, compared as everything the server version offers. Upper case."),
             )
             .attr(
-                Attribute::bool("with_grant_option")
-                    .default_value(Value::bool(false))
+                flag("with_grant_option")
                     .description("Grant with `WITH GRANT OPTION` (default `false`). `false` does not revoke a grant option given elsewhere."),
             ),
         )

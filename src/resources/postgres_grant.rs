@@ -18,7 +18,8 @@ use crate::pg::{Pg, PgError};
 use crate::resources::import_id::{decode_field, join_fields, join_list, split_list};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
 use crate::resources::privileges::{
-    Kind, Verb, key, major, name_key, object_type, revokes, statement, unknown_object_type,
+    Kind, Verb, flag, key, major, name_key, object_type, privileges_attr, revokes, statement,
+    unknown_object_type,
 };
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator,
@@ -828,19 +829,16 @@ impl ManagedResource for PostgresGrant {
                     .description("Object names in `schema`; omitted (or empty) = every object of the type. A function name covers all its overloads. Not allowed for `database` and `schema`."),
             )
             .attr(
-                Attribute::set_of("privileges", Type::String)
-                    .required()
+                privileges_attr()
                     .validate(all_alone())
                     .description("Upper-case privileges valid for the object type, or `ALL` alone (compared as every privilege the server knows for the type: PostgreSQL 17 adds `MAINTAIN` on tables). Changed in place."),
             )
             .attr(
-                Attribute::bool("with_grant_option")
-                    .default_value(Value::bool(false))
+                flag("with_grant_option")
                     .description("Grant WITH GRANT OPTION (default `false`). Changed in place."),
             )
             .attr(
-                Attribute::bool("authoritative")
-                    .default_value(Value::bool(false))
+                flag("authoritative")
                     .description("Also revoke every other privilege the role holds on the same targets, now and on destroy (default `false`). Only one resource per role and target should be authoritative. Changed in place."),
             ),
         )

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::tfplugin::{Attribute, Validator};
+use crate::tfplugin::{Attribute, Type, Validator, Value};
 use crate::validators::pg_name;
 
 /// A kind of object privileges are granted on; each resource maps its `object_type` to one.
@@ -74,6 +74,16 @@ pub fn key(name: &str) -> Attribute {
 /// A [`key`] naming a PostgreSQL object.
 pub fn name_key(name: &str) -> Attribute {
     key(name).validate(pg_name())
+}
+
+/// A flag attribute, `false` by default.
+pub fn flag(name: &str) -> Attribute {
+    Attribute::bool(name).default_value(Value::bool(false))
+}
+
+/// The required `privileges` set.
+pub fn privileges_attr() -> Attribute {
+    Attribute::set_of("privileges", Type::String).required()
 }
 
 /// `object_type` is one of `names`.
