@@ -546,14 +546,10 @@ fn target_missing(e: &PgError) -> bool {
 fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
     // Name the objects too: a lock timeout or a missing object is about one of them.
     let target = match (&spec.schema, spec.objects.as_deref()) {
-        (Some(schema), Some(objects)) if !objects.is_empty() => format!(
-            " {}",
-            objects
-                .iter()
-                .map(|o| format!("{schema}.{o}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        (Some(schema), Some(objects)) if !objects.is_empty() => {
+            let names: Vec<String> = objects.iter().map(|o| format!("{schema}.{o}")).collect();
+            format!(" {}", names.join(", "))
+        }
         (Some(schema), _) if spec.object_type != ObjectType::Schema => {
             format!(" (all in schema {schema})")
         }
@@ -745,16 +741,12 @@ impl PostgresGrant {
             return Ok(());
         }
         let relations = snap.relations.get(spec.schema_name());
-        let existing: Vec<String> =
-            spec.listed()
-                .iter()
-                .filter(|n| {
-                    relations.into_iter().flatten().any(|o| {
-                        &&o.name == n && spec.object_type.kinds().contains(&o.sub.as_str())
-                    })
-                })
-                .cloned()
-                .collect();
+        let kinds = spec.object_type.kinds();
+        let exists = |n: &&String| {
+            let mut pool = relations.into_iter().flatten();
+            pool.any(|o| &o.name == *n && kinds.contains(&o.sub.as_str()))
+        };
+        let existing: Vec<String> = spec.listed().iter().filter(exists).cloned().collect();
         if existing.is_empty() {
             return Ok(());
         }
@@ -762,11 +754,8 @@ impl PostgresGrant {
             objects: Some(existing),
             ..spec.clone()
         };
-        let target = target_sql(&narrowed, &[]);
-        match self
-            .write(pg, &spec.database, &delete_sql(&narrowed, &target))
-            .await
-        {
+        let sql = delete_sql(&narrowed, &target_sql(&narrowed, &[]));
+        match self.write(pg, &spec.database, &sql).await {
             // UNDEFINED_OBJECT: the role itself is gone, and its privileges with it.
             Err(e) if !e.is(&SqlState::UNDEFINED_OBJECT) => Err(fail(&e)),
             _ => Ok(()),
