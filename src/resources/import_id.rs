@@ -41,6 +41,26 @@ pub fn decode_field(s: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("{s:?} does not decode to UTF-8"))
 }
 
+/// The fields encoded and joined by `|`.
+pub fn join_fields(fields: &[&str]) -> String {
+    let fields: Vec<String> = fields.iter().map(|f| encode_field(f)).collect();
+    fields.join("|")
+}
+
+/// A list field: each item encoded, joined by `,`.
+pub fn join_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|s| encode_field(s)).collect();
+    items.join(",")
+}
+
+/// The inverse of [`join_list`]; an empty field is an empty list.
+pub fn split_list(s: &str) -> Result<Vec<String>, String> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',').map(decode_field).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +81,10 @@ mod tests {
         assert!(decode_field("50%").is_err());
         assert!(decode_field("%zz").is_err());
         assert!(decode_field("%FF").is_err());
+        let list = vec!["a,b".to_string(), "c".into()];
+        assert_eq!(join_list(&list), "a%2Cb,c");
+        assert_eq!(split_list("a%2Cb,c"), Ok(list));
+        assert_eq!(split_list(""), Ok(vec![]));
+        assert_eq!(join_fields(&["a|b", "", "c"]), "a%7Cb||c");
     }
 }

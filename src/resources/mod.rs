@@ -1,5 +1,6 @@
 //! Managed resources, one file each: typed model, schema, SQL and unit tests together; the
-//! lifecycle they share lives in [`managed`].
+//! lifecycle they share lives in [`managed`], what PostgreSQL roles and privileges share in
+//! [`pg_roles`] and [`privileges`].
 
 pub mod import_id;
 pub mod managed;
@@ -9,3 +10,4 @@ pub mod postgres_grant;
 pub mod postgres_role;
 pub mod postgres_role_membership;
 pub mod postgres_user;
+pub mod privileges;

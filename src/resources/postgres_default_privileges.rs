@@ -18,10 +18,14 @@ use tokio_postgres::error::SqlState;
 use crate::pg::ident::{quote_ident, validate_name};
 use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
-use crate::resources::import_id::{decode_field, encode_field};
+use crate::resources::import_id::{decode_field, join_fields};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
+use crate::resources::privileges::{
+    Kind, Verb, flag, key, major, name_key, object_type, privileges_attr, revokes, statement,
+    unknown_object_type,
+};
 use crate::tfplugin::{
-    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator, Value,
+    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Validator, Value,
 };
 use crate::validators::pg_name;
 
@@ -37,6 +41,9 @@ pub enum ObjectType {
     Schemas,
 }
 
+/// In declaration order: [`ObjectType::name`] indexes it.
+const NAMES: [&str; 5] = ["tables", "sequences", "functions", "types", "schemas"];
+
 impl ObjectType {
     const ALL: [ObjectType; 5] = [
         ObjectType::Tables,
@@ -46,47 +53,29 @@ impl ObjectType {
         ObjectType::Schemas,
     ];
 
-    /// The configuration's name (as serde spells it), `pg_default_acl.defaclobjtype`, and what
-    /// `ALL` means up to PostgreSQL 16.
-    fn info(self) -> (&'static str, &'static str, &'static [&'static str]) {
-        const TABLES: &[&str] = &[
-            "SELECT",
-            "INSERT",
-            "UPDATE",
-            "DELETE",
-            "TRUNCATE",
-            "REFERENCES",
-            "TRIGGER",
-        ];
+    /// `pg_default_acl.defaclobjtype` and the privilege vocabulary.
+    fn info(self) -> (&'static str, Kind) {
         match self {
-            ObjectType::Tables => ("tables", "r", TABLES),
-            ObjectType::Sequences => ("sequences", "S", &["USAGE", "SELECT", "UPDATE"]),
-            ObjectType::Functions => ("functions", "f", &["EXECUTE"]),
-            ObjectType::Types => ("types", "T", &["USAGE"]),
-            ObjectType::Schemas => ("schemas", "n", &["USAGE", "CREATE"]),
+            ObjectType::Tables => ("r", Kind::Table),
+            ObjectType::Sequences => ("S", Kind::Sequence),
+            ObjectType::Functions => ("f", Kind::Routine),
+            ObjectType::Types => ("T", Kind::Type),
+            ObjectType::Schemas => ("n", Kind::Schema),
         }
     }
 
+    /// The configuration's name (as serde spells it).
     fn name(self) -> &'static str {
-        self.info().0
+        NAMES[self as usize]
     }
 
     fn parse(s: &str) -> Option<ObjectType> {
         Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
-    /// "tables, sequences, functions, types, schemas"
-    fn names() -> String {
-        Self::ALL.map(ObjectType::name).join(", ")
-    }
-
-    /// What `ALL` means on a server of `major`: PostgreSQL 17 added MAINTAIN on tables.
+    /// What `ALL` means on a server of `major`.
     fn privileges(self, major: u32) -> Vec<&'static str> {
-        let mut p = self.info().2.to_vec();
-        if self == ObjectType::Tables && major >= 17 {
-            p.push("MAINTAIN");
-        }
-        p
+        self.info().1.all(major)
     }
 }
 
@@ -120,7 +109,7 @@ impl Spec {
 
     /// The managed privileges, upper-cased, with ALL expanded for the server.
     fn expanded(&self, major: u32) -> BTreeSet<String> {
-        expand(self.privileges(), self.object_type, major)
+        self.object_type.info().1.expand(self.privileges(), major)
     }
 
     fn target(&self) -> String {
@@ -138,35 +127,19 @@ impl Spec {
     }
 }
 
-fn expand(privileges: &[String], kind: ObjectType, major: u32) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for p in privileges {
-        let p = p.to_ascii_uppercase();
-        if p == "ALL" {
-            out.extend(kind.privileges(major).into_iter().map(str::to_string));
-        } else {
-            out.insert(p);
-        }
-    }
-    out
-}
-
 // ---- import ID ----
 
 const ID_FIELDS: usize = 5;
 
 fn format_id(spec: &Spec) -> String {
-    [
+    let schema = spec.schema.as_deref().unwrap_or("");
+    join_fields(&[
         &spec.role,
         &spec.database,
-        spec.schema.as_deref().unwrap_or(""),
+        schema,
         &spec.owner,
         spec.object_type.name(),
-    ]
-    .iter()
-    .map(|f| encode_field(f))
-    .collect::<Vec<_>>()
-    .join("|")
+    ])
 }
 
 const ID_HELP: &str = "The ID is `role|database|schema|owner|object_type`, optionally followed \
@@ -205,8 +178,8 @@ fn parse_id(id: &str) -> Result<Spec, String> {
     }
     let Some(kind) = ObjectType::parse(&object_type) else {
         return Err(format!(
-            "object_type {object_type:?} is not one of {}. {ID_HELP}",
-            ObjectType::names()
+            "{}. {ID_HELP}",
+            unknown_object_type(&object_type, &NAMES)
         ));
     };
     if !privileges.is_empty() {
@@ -270,24 +243,11 @@ fn one_row<'a>(rows: &'a [Row], what: &str) -> Result<&'a Row, PgError> {
     })
 }
 
-/// The server major from `server_version_num` in column `i`.
-fn major(row: &Row, i: usize) -> Result<u32, PgError> {
-    Ok(u32::try_from(col::<i32>(row, i)? / 10000).unwrap_or(0))
-}
-
 async fn observe(pg: &Pg, spec: &Spec) -> Result<Observed, PgError> {
-    let rows = pg
-        .query(
-            Some(&spec.database),
-            OBSERVE,
-            &[
-                &spec.owner,
-                &spec.role,
-                &spec.schema.as_deref(),
-                &spec.object_type.info().1,
-            ],
-        )
-        .await?;
+    let (schema, objtype) = (spec.schema.as_deref(), spec.object_type.info().0);
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&spec.owner, &spec.role, &schema, &objtype];
+    let rows = pg.query(Some(&spec.database), OBSERVE, &params).await?;
     let row = one_row(&rows, "catalog")?;
     let mut held = BTreeMap::new();
     for e in col::<Vec<String>>(row, 4)? {
@@ -298,7 +258,7 @@ async fn observe(pg: &Pg, spec: &Spec) -> Result<Observed, PgError> {
         *held.entry(p).or_insert(false) |= grantable;
     }
     Ok(Observed {
-        major: major(row, 0)?,
+        major: major(col(row, 0)?),
         owner_exists: col(row, 1)?,
         role_exists: col(row, 2)?,
         schema_exists: col(row, 3)?,
@@ -335,16 +295,12 @@ impl Observed {
 /// The state as the database sees it: each recorded privilege kept only while held (ALL only
 /// while its whole expansion is), spelled as recorded.
 fn observed_spec(recorded: &Spec, o: &Observed) -> Spec {
-    let privileges = recorded
-        .privileges()
-        .iter()
-        .filter(|p| {
-            expand(std::slice::from_ref(*p), recorded.object_type, o.major)
-                .iter()
-                .all(|x| o.holds(x, recorded.grant_option()))
-        })
-        .cloned()
-        .collect();
+    let kind = recorded.object_type.info().1;
+    let held = |p: &&String| {
+        let all = kind.expand([*p], o.major);
+        all.iter().all(|x| o.holds(x, recorded.grant_option()))
+    };
+    let privileges = recorded.privileges().iter().filter(held).cloned().collect();
     Spec {
         privileges: Maybe::Known(privileges),
         ..recorded.clone()
@@ -376,14 +332,13 @@ fn imported_spec(target: &Spec, o: &Observed) -> Result<Spec, String> {
         .map(String::as_str)
         .collect();
     if expanded.is_empty() || !missing.is_empty() {
+        let what = match expanded.is_empty() {
+            true => "any privilege".to_string(),
+            false => missing.join(", "),
+        };
         return Err(format!(
-            "{} does not hold {} by default: nothing to import.",
-            spec.role,
-            if expanded.is_empty() {
-                "any privilege".to_string()
-            } else {
-                missing.join(", ")
-            }
+            "{} does not hold {what} by default: nothing to import.",
+            spec.role
         ));
     }
     Ok(Spec {
@@ -394,25 +349,18 @@ fn imported_spec(target: &Spec, o: &Observed) -> Result<Spec, String> {
 
 // ---- SQL ----
 
-/// `GRANT … TO role` or `REVOKE [GRANT OPTION FOR] … FROM role` for the spec's entry. Only
-/// names from the validated privilege list reach `privileges`, never identifiers.
-fn acl_sql(spec: &Spec, verb: &str, privileges: &BTreeSet<String>) -> String {
-    let grant = verb == "GRANT";
+/// `ALTER DEFAULT PRIVILEGES FOR ROLE owner [IN SCHEMA s] GRANT … TO role` (or a REVOKE) for
+/// the spec's entry. Only names from the validated privilege list reach `privileges`.
+fn acl_sql(spec: &Spec, verb: Verb, privileges: &BTreeSet<String>) -> String {
+    let schema = spec.schema.as_ref();
+    let schema = schema.map_or(String::new(), |s| format!(" IN SCHEMA {}", quote_ident(s)));
+    let privileges = privileges.iter().cloned().collect::<Vec<_>>().join(", ");
+    let target = spec.object_type.name().to_ascii_uppercase();
+    let role = quote_ident(&spec.role);
+    let acl = statement(verb, &privileges, &target, &role, spec.grant_option());
     format!(
-        "ALTER DEFAULT PRIVILEGES FOR ROLE {}{} {verb} {} ON {} {} {}{}",
-        quote_ident(&spec.owner),
-        spec.schema
-            .as_ref()
-            .map_or(String::new(), |s| format!(" IN SCHEMA {}", quote_ident(s))),
-        privileges.iter().cloned().collect::<Vec<_>>().join(", "),
-        spec.object_type.name().to_ascii_uppercase(),
-        if grant { "TO" } else { "FROM" },
-        quote_ident(&spec.role),
-        if grant && spec.grant_option() {
-            " WITH GRANT OPTION"
-        } else {
-            ""
-        }
+        "ALTER DEFAULT PRIVILEGES FOR ROLE {}{schema} {acl}",
+        quote_ident(&spec.owner)
     )
 }
 
@@ -421,22 +369,16 @@ fn acl_sql(spec: &Spec, verb: &str, privileges: &BTreeSet<String>) -> String {
 /// a privilege missing.
 fn apply_sql(from: Option<&Spec>, to: &Spec, major: u32) -> Vec<String> {
     let want = to.expanded(major);
-    let mut sql = Vec::new();
-    if let Some(from) = from {
+    let mut sql: Vec<String> = from.map_or(Vec::new(), |from| {
         let had = from.expanded(major);
-        let dropped: BTreeSet<String> = had.difference(&want).cloned().collect();
-        if !dropped.is_empty() {
-            sql.push(acl_sql(to, "REVOKE", &dropped));
-        }
-        if from.grant_option() && !to.grant_option() {
-            let kept: BTreeSet<String> = had.intersection(&want).cloned().collect();
-            if !kept.is_empty() {
-                sql.push(acl_sql(to, "REVOKE GRANT OPTION FOR", &kept));
-            }
-        }
-    }
+        let revokes = revokes(&had, from.grant_option(), &want, to.grant_option());
+        revokes
+            .iter()
+            .map(|(verb, p)| acl_sql(to, *verb, p))
+            .collect()
+    });
     if !want.is_empty() {
-        sql.push(acl_sql(to, "GRANT", &want));
+        sql.push(acl_sql(to, Verb::Grant, &want));
     }
     sql
 }
@@ -446,7 +388,7 @@ fn delete_sql(spec: &Spec, major: u32) -> Vec<String> {
     if privileges.is_empty() {
         return Vec::new();
     }
-    vec![acl_sql(spec, "REVOKE", &privileges)]
+    vec![acl_sql(spec, Verb::Revoke, &privileges)]
 }
 
 // ---- permissions ----
@@ -473,7 +415,7 @@ async fn access(pg: &Pg, spec: &Spec) -> Result<Access, PgError> {
     let row = one_row(&rows, "permission")?;
     Ok(Access {
         me: col(row, 0)?,
-        major: major(row, 1)?,
+        major: major(col(row, 1)?),
         can_act_for_owner: col(row, 2)?,
     })
 }
@@ -513,15 +455,13 @@ fn not_allowed(spec: &Spec, a: &Access, action: &str, cause: Option<&PgError>) -
         spec.owner,
         needed_grant(&spec.owner, &a.me, a.major),
     ));
-    Diagnostic::error(
-        format!(
-            "Cannot {action} default privileges for role {:?}",
-            spec.owner
-        ),
-        detail,
-    )
-    .at(AttributePath::root("owner"))
-    .into()
+    let summary = format!(
+        "Cannot {action} default privileges for role {:?}",
+        spec.owner
+    );
+    Diagnostic::error(summary, detail)
+        .at(AttributePath::root("owner"))
+        .into()
 }
 
 fn failed(action: &str, spec: &Spec, e: &PgError) -> Diagnostics {
@@ -535,18 +475,14 @@ fn failed(action: &str, spec: &Spec, e: &PgError) -> Diagnostics {
 /// Checks before a write: the objects exist, the server knows the privileges, and the login
 /// may act for `owner`. Returns the server major.
 async fn preflight(pg: &Pg, spec: &Spec, action: &str) -> Result<u32, Diagnostics> {
-    let o = observe(pg, spec)
-        .await
-        .map_err(|e| failed(action, spec, &e))?;
-    let a = access(pg, spec)
-        .await
-        .map_err(|e| failed(action, spec, &e))?;
+    let fail = |e: PgError| failed(action, spec, &e);
+    let o = observe(pg, spec).await.map_err(fail)?;
+    let a = access(pg, spec).await.map_err(fail)?;
     let mut d = Diagnostics::new();
     for (attr, what, name) in o.absent(spec) {
-        let place = if attr == "schema" {
-            format!(" in database {:?}", spec.database)
-        } else {
-            String::new()
+        let place = match attr {
+            "schema" => format!(" in database {:?}", spec.database),
+            _ => String::new(),
         };
         d.error_at(
             AttributePath::root(attr),
@@ -609,13 +545,6 @@ fn not_public() -> Validator {
     })
 }
 
-fn object_type() -> Validator {
-    Validator::string(|t| match ObjectType::parse(t) {
-        Some(_) => Ok(()),
-        None => Err(format!("{t:?} is not one of {}.", ObjectType::names())),
-    })
-}
-
 /// A set must plan exactly as configured, and import reads upper case.
 fn upper_case() -> Validator {
     Validator::string(|s| {
@@ -659,18 +588,12 @@ impl ManagedResource for PostgresDefaultPrivileges {
                     .description("`role|database|schema|owner|object_type`, percent-encoded (`%` → `%25`, `|` → `%7C`)."),
             )
             .attr(
-                Attribute::string("role")
-                    .required()
-                    .requires_replace()
-                    .validate(pg_name())
+                name_key("role")
                     .validate(not_public())
                     .description("The grantee, kept exactly (case, dots, `@`, quotes)."),
             )
             .attr(
-                Attribute::string("database")
-                    .required()
-                    .requires_replace()
-                    .validate(pg_name())
+                name_key("database")
                     .description("The database whose default privileges are set (they are per database)."),
             )
             .attr(
@@ -681,28 +604,21 @@ impl ManagedResource for PostgresDefaultPrivileges {
                     .description("Only objects created in this schema. Absent: database-wide (the only choice for `object_type = \"schemas\"`)."),
             )
             .attr(
-                Attribute::string("owner")
-                    .required()
-                    .requires_replace()
-                    .validate(pg_name())
+                name_key("owner")
                     .description("The role whose future objects are covered (`FOR ROLE owner`): the role that will create them."),
             )
             .attr(
-                Attribute::string("object_type")
-                    .required()
-                    .requires_replace()
-                    .validate(object_type())
+                key("object_type")
+                    .validate(object_type(&NAMES))
                     .description("`tables` (views included), `sequences`, `functions` (procedures included), `types` or `schemas`."),
             )
             .attr(
-                Attribute::set_of("privileges", Type::String)
-                    .required()
+                privileges_attr()
                     .each(upper_case())
                     .description("Tables: SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN (PostgreSQL 17+). Sequences: USAGE, SELECT, UPDATE. Functions: EXECUTE. Types: USAGE. Schemas: USAGE, CREATE. Or `ALL`, compared as everything the server version offers. Upper case."),
             )
             .attr(
-                Attribute::bool("with_grant_option")
-                    .default_value(Value::bool(false))
+                flag("with_grant_option")
                     .description("Grant with `WITH GRANT OPTION` (default `false`). `false` does not revoke a grant option given elsewhere."),
             ),
         )
@@ -880,6 +796,8 @@ impl ManagedResource for PostgresDefaultPrivileges {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::import_id::encode_field;
+    use crate::resources::privileges::test_support::{config, paths};
     use crate::tfplugin::from_value;
 
     fn privs(p: &[&str]) -> Maybe<Vec<String>> {
@@ -908,30 +826,35 @@ mod tests {
         }
     }
 
+    /// Every privilege of tables on `major`, with grant option `g`.
+    fn all_tables(major: u32, g: bool) -> Vec<(&'static str, bool)> {
+        ObjectType::Tables
+            .privileges(major)
+            .into_iter()
+            .map(|p| (p, g))
+            .collect()
+    }
+
+    fn ok<T>(r: Result<T, String>) -> T {
+        r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn create_sql_is_quoted() {
         let mut s = spec();
         s.owner = "Owner \"x\"".into();
         s.schema = Some("My.Schema".into());
         s.role = "mario.rossi@example.com".into();
-        assert_eq!(
-            apply_sql(None, &s, 17),
-            vec![
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"Owner \"\"x\"\"\" IN SCHEMA \"My.Schema\" \
-                 GRANT INSERT, SELECT ON TABLES TO \"mario.rossi@example.com\""
-            ]
-        );
+        let want = "ALTER DEFAULT PRIVILEGES FOR ROLE \"Owner \"\"x\"\"\" IN SCHEMA \"My.Schema\" \
+                    GRANT INSERT, SELECT ON TABLES TO \"mario.rossi@example.com\"";
+        assert_eq!(apply_sql(None, &s, 17), vec![want]);
         s.schema = None;
         s.with_grant_option = Maybe::Known(true);
         s.privileges = privs(&["ALL"]);
         s.object_type = ObjectType::Sequences;
-        assert_eq!(
-            apply_sql(None, &s, 15),
-            vec![
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"Owner \"\"x\"\"\" GRANT SELECT, UPDATE, USAGE \
-                 ON SEQUENCES TO \"mario.rossi@example.com\" WITH GRANT OPTION"
-            ]
-        );
+        let want = "ALTER DEFAULT PRIVILEGES FOR ROLE \"Owner \"\"x\"\"\" GRANT SELECT, UPDATE, USAGE \
+                    ON SEQUENCES TO \"mario.rossi@example.com\" WITH GRANT OPTION";
+        assert_eq!(apply_sql(None, &s, 15), vec![want]);
     }
 
     #[test]
@@ -954,20 +877,15 @@ mod tests {
             privileges: privs(&["SELECT", "UPDATE"]),
             ..spec()
         };
-        assert_eq!(
-            apply_sql(Some(&from), &to, 17),
-            vec![
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_owner\" IN SCHEMA \"public\" REVOKE DELETE, INSERT ON TABLES FROM \"app_service\"",
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_owner\" IN SCHEMA \"public\" REVOKE GRANT OPTION FOR SELECT ON TABLES FROM \"app_service\"",
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_owner\" IN SCHEMA \"public\" GRANT SELECT, UPDATE ON TABLES TO \"app_service\"",
-            ]
-        );
-        assert_eq!(
-            delete_sql(&to, 17),
-            vec![
-                "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_owner\" IN SCHEMA \"public\" REVOKE SELECT, UPDATE ON TABLES FROM \"app_service\""
-            ]
-        );
+        let adp = "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_owner\" IN SCHEMA \"public\"";
+        let want = [
+            format!("{adp} REVOKE DELETE, INSERT ON TABLES FROM \"app_service\""),
+            format!("{adp} REVOKE GRANT OPTION FOR SELECT ON TABLES FROM \"app_service\""),
+            format!("{adp} GRANT SELECT, UPDATE ON TABLES TO \"app_service\""),
+        ];
+        assert_eq!(apply_sql(Some(&from), &to, 17), want);
+        let want = format!("{adp} REVOKE SELECT, UPDATE ON TABLES FROM \"app_service\"");
+        assert_eq!(delete_sql(&to, 17), vec![want]);
     }
 
     #[test]
@@ -990,15 +908,9 @@ mod tests {
             privileges: privs(&["ALL"]),
             ..s
         };
-        let seven: Vec<(&str, bool)> = ObjectType::Tables
-            .privileges(15)
-            .into_iter()
-            .map(|p| (p, false))
-            .collect();
-        assert_eq!(
-            observed_spec(&all, &observed(15, &seven)).privileges,
-            privs(&["ALL"])
-        );
+        let seven = all_tables(15, false);
+        let o = observed_spec(&all, &observed(15, &seven));
+        assert_eq!(o.privileges, privs(&["ALL"]));
         assert!(
             observed_spec(&all, &observed(17, &seven))
                 .privileges()
@@ -1008,48 +920,42 @@ mod tests {
 
     #[test]
     fn import_reads_what_is_held() {
-        let t =
-            parse_id("app_service|myapp|public|app_owner|tables").unwrap_or_else(|e| panic!("{e}"));
-        let full: Vec<(&str, bool)> = ObjectType::Tables
-            .privileges(17)
-            .into_iter()
-            .map(|p| (p, true))
-            .collect();
-        let i = imported_spec(&t, &observed(17, &full)).unwrap_or_else(|e| panic!("{e}"));
+        let t = ok(parse_id("app_service|myapp|public|app_owner|tables"));
+        let i = ok(imported_spec(&t, &observed(17, &all_tables(17, true))));
         assert_eq!(i.privileges, privs(&["ALL"]));
         assert!(i.grant_option());
         let held = observed(17, &[("SELECT", false), ("DELETE", true)]);
-        let i = imported_spec(&t, &held).unwrap_or_else(|e| panic!("{e}"));
+        let i = ok(imported_spec(&t, &held));
         assert_eq!(i.privileges, privs(&["DELETE", "SELECT"]));
         assert!(!i.grant_option());
         assert!(imported_spec(&t, &observed(17, &[])).is_err());
         // Explicit privileges: exactly those, if held; the grant option of those only.
-        let t = parse_id("app_service|myapp|public|app_owner|tables|DELETE")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let i = imported_spec(&t, &held).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            (i.privileges, i.with_grant_option),
-            (privs(&["DELETE"]), Maybe::Known(true))
-        );
-        let t = parse_id("app_service|myapp|public|app_owner|tables|ALL")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let t = ok(parse_id("app_service|myapp|public|app_owner|tables|DELETE"));
+        let i = ok(imported_spec(&t, &held));
+        let want = (privs(&["DELETE"]), Maybe::Known(true));
+        assert_eq!((i.privileges, i.with_grant_option), want);
+        let t = ok(parse_id("app_service|myapp|public|app_owner|tables|ALL"));
         assert!(imported_spec(&t, &held).is_err());
         // A single-privilege type imports as that privilege, not ALL.
-        let t =
-            parse_id("app_service|myapp||app_owner|functions").unwrap_or_else(|e| panic!("{e}"));
-        let i = imported_spec(&t, &observed(15, &[("EXECUTE", false)]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let t = ok(parse_id("app_service|myapp||app_owner|functions"));
+        let i = ok(imported_spec(&t, &observed(15, &[("EXECUTE", false)])));
         assert_eq!(i.privileges, privs(&["EXECUTE"]));
         assert!(parse_id("a|b||d|functions|SELECT").is_err());
         assert!(parse_id("a|b||d|tables|select").is_err());
-        assert_eq!(
-            parse_id("a|b||d|tables|SELECT, INSERT").map(|s| s.privileges),
-            Ok(privs(&["SELECT", "INSERT"]))
-        );
+        let p = parse_id("a|b||d|tables|SELECT, INSERT").map(|s| s.privileges);
+        assert_eq!(p, Ok(privs(&["SELECT", "INSERT"])));
     }
 
     #[test]
     fn id_round_trips() {
+        for name in NAMES {
+            let v = from_value::<ObjectType>(&Value::string(name)).ok();
+            assert_eq!(
+                v.map(ObjectType::name),
+                ObjectType::parse(name).map(ObjectType::name)
+            );
+            assert_eq!(v.map(ObjectType::name), Some(name));
+        }
         let names = [
             "mario.rossi@example.com",
             "Mixed.Case",
@@ -1063,11 +969,13 @@ mod tests {
         ];
         for n in names {
             for schema in [None, Some(n)] {
+                let schema = schema.map(str::to_string);
+                let (role, database, owner) = (n.into(), n.into(), n.into());
                 let s = Spec {
-                    role: n.into(),
-                    database: n.into(),
-                    schema: schema.map(str::to_string),
-                    owner: n.into(),
+                    role,
+                    database,
+                    schema,
+                    owner,
                     privileges: privs(&[]),
                     ..spec()
                 };
@@ -1082,15 +990,20 @@ mod tests {
         );
         assert_eq!(encode_field("50%|off"), "50%25%7Coff");
         // Typed by hand: upper case, quotes and `/` need no escaping.
-        let s = parse_id("App\"User|my/db||Owner.X|functions").unwrap_or_else(|e| panic!("{e}"));
+        let s = ok(parse_id("App\"User|my/db||Owner.X|functions"));
         assert_eq!(s.role, "App\"User");
         assert_eq!(s.schema, None);
-        assert!(parse_id("a|b|c|d").is_err());
-        assert!(parse_id("a|b|c|d|views").is_err());
-        assert!(parse_id("a|b|c|d|tables|x").is_err());
-        assert!(parse_id("a|b|c|d|tables|SELECT|x").is_err());
-        assert!(parse_id("a%zz|b|c|d|tables").is_err());
-        assert!(parse_id("|b|c|d|tables").is_err());
+        let bad = [
+            "a|b|c|d",
+            "a|b|c|d|views",
+            "a|b|c|d|tables|x",
+            "a|b|c|d|tables|SELECT|x",
+            "a%zz|b|c|d|tables",
+            "|b|c|d|tables",
+        ];
+        for bad in bad {
+            assert!(parse_id(bad).is_err(), "{bad}");
+        }
     }
 
     fn validate_config(cfg: &Value) -> Diagnostics {
@@ -1099,37 +1012,16 @@ mod tests {
         d
     }
 
-    fn paths(d: &Diagnostics) -> Vec<String> {
-        let mut p: Vec<String> =
-            d.0.iter()
-                .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
-                .collect();
-        p.sort();
-        p
-    }
-
-    /// A configuration of string attributes and privileges.
-    fn config(attrs: &[(&str, &str)], privileges: &[&str]) -> Value {
-        let mut v = Value::object(attrs.iter().map(|(k, x)| (*k, Value::string(*x))));
-        v.set_attr(
-            "privileges",
-            Value::Set(privileges.iter().map(|p| Value::string(*p)).collect()),
-        );
-        v
-    }
-
     #[test]
     fn validation_names_attributes() {
-        let cfg = config(
-            &[
-                ("role", "app"),
-                ("database", ""),
-                ("owner", "app"),
-                ("schema", "public"),
-                ("object_type", "schemas"),
-            ],
-            &["usage", "SELECT", "CREATE"],
-        );
+        let attrs = [
+            ("role", "app"),
+            ("database", ""),
+            ("owner", "app"),
+            ("schema", "public"),
+            ("object_type", "schemas"),
+        ];
+        let cfg = config(&attrs, &["usage", "SELECT", "CREATE"]);
         let want = [
             "database",
             "privileges[0]",
@@ -1143,22 +1035,17 @@ mod tests {
             paths(&validate_config(&cfg)),
             ["object_type", "privileges[0]"]
         );
-        let ok = config(
-            &[
-                ("role", "mario.rossi@example.com"),
-                ("database", "myapp"),
-                ("owner", "app_owner"),
-                ("schema", "public"),
-                ("object_type", "tables"),
-            ],
-            &["SELECT", "MAINTAIN"],
-        );
-        assert!(validate_config(&ok).is_empty());
+        let attrs = [
+            ("role", "mario.rossi@example.com"),
+            ("database", "myapp"),
+            ("owner", "app_owner"),
+            ("schema", "public"),
+            ("object_type", "tables"),
+        ];
+        assert!(validate_config(&config(&attrs, &["SELECT", "MAINTAIN"])).is_empty());
         // Unknown values (from other resources) are not judged.
-        let unknown = Value::object(
-            ["role", "owner", "object_type", "privileges"].map(|k| (k, Value::Unknown)),
-        );
-        assert!(validate_config(&unknown).is_empty());
+        let unknown = ["role", "owner", "object_type", "privileges"].map(|k| (k, Value::Unknown));
+        assert!(validate_config(&Value::object(unknown)).is_empty());
     }
 
     #[test]
@@ -1182,13 +1069,9 @@ mod tests {
 
     #[test]
     fn needed_grant_depends_on_version() {
-        assert_eq!(
-            needed_grant("app owner", "admin", 15),
-            "GRANT \"app owner\" TO \"admin\";"
-        );
-        assert_eq!(
-            needed_grant("app_owner", "rds_like_admin", 17),
-            "GRANT \"app_owner\" TO \"rds_like_admin\" WITH INHERIT TRUE, SET FALSE;"
-        );
+        let want = "GRANT \"app owner\" TO \"admin\";";
+        assert_eq!(needed_grant("app owner", "admin", 15), want);
+        let want = "GRANT \"app_owner\" TO \"rds_like_admin\" WITH INHERIT TRUE, SET FALSE;";
+        assert_eq!(needed_grant("app_owner", "rds_like_admin", 17), want);
     }
 }

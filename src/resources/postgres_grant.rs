@@ -15,8 +15,12 @@ use crate::pg::catalog::{Catalog, Object, Snapshot};
 use crate::pg::ident::quote_ident;
 use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
-use crate::resources::import_id::{decode_field, encode_field};
+use crate::resources::import_id::{decode_field, join_fields, join_list, split_list};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
+use crate::resources::privileges::{
+    Kind, Verb, flag, key, major, name_key, object_type, privileges_attr, revokes, statement,
+    unknown_object_type,
+};
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator,
     Value, from_value, to_value,
@@ -37,8 +41,6 @@ impl PostgresGrant {
 
 /// The grantee name meaning PUBLIC (a role cannot be called `public`).
 const PUBLIC: &str = "public";
-/// `server_version_num` from which tables know MAINTAIN.
-const MAINTAIN_SINCE: i32 = 170_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,33 +75,15 @@ impl ObjectType {
         OBJECT_TYPES[self as usize]
     }
 
-    /// Every privilege the type knows on any supported server (MAINTAIN: 17+).
-    fn known(self) -> &'static [&'static str] {
+    /// The privilege vocabulary of the type.
+    fn kind(self) -> Kind {
         match self {
-            ObjectType::Database => &["CREATE", "CONNECT", "TEMPORARY"],
-            ObjectType::Schema => &["CREATE", "USAGE"],
-            ObjectType::Table => &[
-                "SELECT",
-                "INSERT",
-                "UPDATE",
-                "DELETE",
-                "TRUNCATE",
-                "REFERENCES",
-                "TRIGGER",
-                "MAINTAIN",
-            ],
-            ObjectType::Sequence => &["USAGE", "SELECT", "UPDATE"],
-            _ => &["EXECUTE"],
+            ObjectType::Database => Kind::Database,
+            ObjectType::Schema => Kind::Schema,
+            ObjectType::Table => Kind::Table,
+            ObjectType::Sequence => Kind::Sequence,
+            _ => Kind::Routine,
         }
-    }
-
-    /// What `ALL` means on a server of `version`.
-    fn all(self, version: i32) -> BTreeSet<String> {
-        self.known()
-            .iter()
-            .filter(|p| **p != "MAINTAIN" || version >= MAINTAIN_SINCE)
-            .map(|p| p.to_string())
-            .collect()
     }
 
     /// Catalog kinds that count as this type: relkind or prokind.
@@ -200,18 +184,14 @@ impl GrantSpec {
             self.object_type.name(),
             self.schema_name(),
         ];
-        let mut id: Vec<String> = fields.iter().map(|f| encode_field(f)).collect();
-        id.push(join_list(self.listed()));
-        id.join("|")
+        format!("{}|{}", join_fields(&fields), join_list(self.listed()))
     }
 
     /// The managed privileges with `ALL` expanded for the server.
     fn managed(&self, version: i32) -> BTreeSet<String> {
-        if self.privileges().contains("ALL") {
-            self.object_type.all(version)
-        } else {
-            self.privileges().clone()
-        }
+        self.object_type
+            .kind()
+            .expand(self.privileges(), major(version))
     }
 
     fn grantee_sql(&self) -> String {
@@ -225,23 +205,6 @@ impl GrantSpec {
     fn grantee(&self) -> Option<&str> {
         (self.role != PUBLIC).then_some(self.role.as_str())
     }
-}
-
-// ---- import ID: fields joined by `|`, lists by `,`, each name percent-encoded ----
-
-fn join_list(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|s| encode_field(s))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn split_list(s: &str) -> Result<Vec<String>, String> {
-    if s.is_empty() {
-        return Ok(Vec::new());
-    }
-    s.split(',').map(decode_field).collect()
 }
 
 const ID_FORMAT: &str = "role|database|object_type|schema|objects[|privileges[|options]]: \
@@ -265,12 +228,8 @@ fn parse_import_id(id: &str) -> Result<ImportId, String> {
     }
     let field = |i: usize| fields.get(i).copied().unwrap_or("");
     let ty = decode_field(field(2))?;
-    let object_type = ObjectType::parse(&ty).ok_or_else(|| {
-        format!(
-            "object_type {ty:?} is not one of {}",
-            OBJECT_TYPES.join(", ")
-        )
-    })?;
+    let object_type =
+        ObjectType::parse(&ty).ok_or_else(|| unknown_object_type(&ty, &OBJECT_TYPES))?;
     let schema = decode_field(field(3))?;
     let objects = split_list(field(4))?;
     let privileges: BTreeSet<String> = split_list(field(5))?.into_iter().collect();
@@ -332,15 +291,10 @@ fn checked_import_id(id: &str) -> Result<ImportId, Diagnostics> {
 /// (the database or the schema) is gone, which means the grant is gone too.
 fn held(snap: &Snapshot, spec: &GrantSpec) -> Option<Vec<BTreeMap<String, bool>>> {
     let grantee = spec.grantee();
+    let one = |o: &Object| vec![o.privileges_of(grantee)];
     match spec.object_type {
-        ObjectType::Database => snap
-            .databases
-            .get(&spec.database)
-            .map(|o| vec![o.privileges_of(grantee)]),
-        ObjectType::Schema => snap
-            .schemas
-            .get(spec.schema_name())
-            .map(|o| vec![o.privileges_of(grantee)]),
+        ObjectType::Database => snap.databases.get(&spec.database).map(one),
+        ObjectType::Schema => snap.schemas.get(spec.schema_name()).map(one),
         ty => {
             let schema = spec.schema_name();
             snap.schemas.get(schema)?;
@@ -403,11 +357,12 @@ fn observed(spec: &GrantSpec, held: &[BTreeMap<String, bool>], version: i32) -> 
         on_all.union(&extra).cloned().collect()
     };
     let with_grant_option = if spec.grant_option() {
-        held.iter().all(|h| {
+        let managed_held = |h: &BTreeMap<String, bool>| {
             h.iter()
                 .filter(|(p, _)| managed.contains(*p))
                 .all(|(_, g)| *g)
-        })
+        };
+        held.iter().all(managed_held)
     } else {
         extra_grant_option
     };
@@ -466,43 +421,40 @@ fn privileges_sql(ty: ObjectType, privileges: &BTreeSet<String>) -> Option<Strin
     if privileges.contains("ALL") {
         return Some("ALL PRIVILEGES".into());
     }
-    let known: Vec<&str> = ty
-        .known()
-        .iter()
-        .copied()
-        .filter(|p| privileges.contains(*p))
-        .collect();
+    let known = ty.kind().known().iter().copied();
+    let known: Vec<&str> = known.filter(|p| privileges.contains(*p)).collect();
     (!known.is_empty()).then(|| known.join(", "))
 }
 
 fn grant_sql(spec: &GrantSpec, target: &str) -> Option<String> {
-    privileges_sql(spec.object_type, spec.privileges()).map(|p| {
-        format!(
-            "GRANT {p} ON {target} TO {}{}",
-            spec.grantee_sql(),
-            if spec.grant_option() {
-                " WITH GRANT OPTION"
-            } else {
-                ""
-            }
-        )
-    })
+    let p = privileges_sql(spec.object_type, spec.privileges())?;
+    Some(statement(
+        Verb::Grant,
+        &p,
+        target,
+        &spec.grantee_sql(),
+        spec.grant_option(),
+    ))
 }
 
 fn revoke_all_sql(spec: &GrantSpec, target: &str) -> String {
-    format!(
-        "REVOKE ALL PRIVILEGES ON {target} FROM {}",
-        spec.grantee_sql()
+    statement(
+        Verb::Revoke,
+        "ALL PRIVILEGES",
+        target,
+        &spec.grantee_sql(),
+        false,
     )
 }
 
 fn create_sql(spec: &GrantSpec, target: &str) -> Vec<String> {
-    let mut sql = Vec::new();
-    if spec.is_authoritative() {
-        sql.push(revoke_all_sql(spec, target));
-    }
-    sql.extend(grant_sql(spec, target));
-    sql
+    let revoke_all = spec
+        .is_authoritative()
+        .then(|| revoke_all_sql(spec, target));
+    revoke_all
+        .into_iter()
+        .chain(grant_sql(spec, target))
+        .collect()
 }
 
 /// From `prior` (as the last read saw it) to `to`. The GRANT is always repeated: it is
@@ -511,33 +463,22 @@ fn update_sql(prior: &GrantSpec, to: &GrantSpec, target: &str, version: i32) -> 
     if to.is_authoritative() {
         return create_sql(to, target);
     }
-    let mut sql = Vec::new();
     let (old, new) = (prior.managed(version), to.managed(version));
-    let dropped: BTreeSet<String> = old.difference(&new).cloned().collect();
-    if let Some(p) = privileges_sql(to.object_type, &dropped) {
-        sql.push(format!("REVOKE {p} ON {target} FROM {}", to.grantee_sql()));
-    }
-    if prior.grant_option() && !to.grant_option() {
-        let kept: BTreeSet<String> = old.intersection(&new).cloned().collect();
-        if let Some(p) = privileges_sql(to.object_type, &kept) {
-            sql.push(format!(
-                "REVOKE GRANT OPTION FOR {p} ON {target} FROM {}",
-                to.grantee_sql()
-            ));
-        }
-    }
-    sql.extend(grant_sql(to, target));
-    sql
+    let revokes = revokes(&old, prior.grant_option(), &new, to.grant_option());
+    let revokes = revokes.iter().filter_map(|(verb, p)| {
+        let p = privileges_sql(to.object_type, p)?;
+        Some(statement(*verb, &p, target, &to.grantee_sql(), false))
+    });
+    revokes.chain(grant_sql(to, target)).collect()
 }
 
 fn delete_sql(spec: &GrantSpec, target: &str) -> Vec<String> {
     if spec.is_authoritative() {
         return vec![revoke_all_sql(spec, target)];
     }
-    privileges_sql(spec.object_type, spec.privileges())
-        .map(|p| format!("REVOKE {p} ON {target} FROM {}", spec.grantee_sql()))
-        .into_iter()
-        .collect()
+    let p = privileges_sql(spec.object_type, spec.privileges());
+    let revoke = |p: String| statement(Verb::Revoke, &p, target, &spec.grantee_sql(), false);
+    p.map(revoke).into_iter().collect()
 }
 
 const SIGNATURES: &str = "SELECT p.proname::text, oidvectortypes(p.proargtypes) \
@@ -605,30 +546,25 @@ fn target_missing(e: &PgError) -> bool {
 fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
     // Name the objects too: a lock timeout or a missing object is about one of them.
     let target = match (&spec.schema, spec.objects.as_deref()) {
-        (Some(schema), Some(objects)) if !objects.is_empty() => format!(
-            " {}",
-            objects
-                .iter()
-                .map(|o| format!("{schema}.{o}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        (Some(schema), Some(objects)) if !objects.is_empty() => {
+            let names: Vec<String> = objects.iter().map(|o| format!("{schema}.{o}")).collect();
+            format!(" {}", names.join(", "))
+        }
         (Some(schema), _) if spec.object_type != ObjectType::Schema => {
             format!(" (all in schema {schema})")
         }
         (Some(schema), _) => format!(" {schema}"),
         (None, _) => String::new(),
     };
+    let privileges = spec
+        .privileges()
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (ty, database, role) = (spec.object_type.name(), &spec.database, &spec.role);
     let mut detail = format!(
-        "{action} of {} on {}{target} in database {:?} for {:?} failed: {e}",
-        spec.privileges()
-            .iter()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", "),
-        spec.object_type.name(),
-        spec.database,
-        spec.role
+        "{action} of {privileges} on {ty}{target} in database {database:?} for {role:?} failed: {e}"
     );
     if e.is(&SqlState::INSUFFICIENT_PRIVILEGE) {
         detail.push_str(
@@ -650,13 +586,6 @@ fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
 
 // ---- validation: one attribute in the schema, across attributes in `validate` ----
 
-fn object_type_name() -> Validator {
-    Validator::string(|s| match ObjectType::parse(s) {
-        Some(_) => Ok(()),
-        None => Err(format!("{s:?} is not one of {}.", OBJECT_TYPES.join(", "))),
-    })
-}
-
 fn not_upper_public() -> Validator {
     Validator::string(|s| match s {
         "PUBLIC" => Err(
@@ -669,13 +598,8 @@ fn not_upper_public() -> Validator {
 
 fn all_alone() -> Validator {
     Validator::new(|v| {
-        let names: Vec<&str> = v
-            .as_list()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        if names.contains(&"ALL") && names.len() > 1 {
+        let names = v.as_list().unwrap_or_default();
+        if names.len() > 1 && names.iter().any(|p| p.as_str() == Some("ALL")) {
             Err("ALL already means every privilege; list it alone".into())
         } else {
             Ok(())
@@ -735,14 +659,15 @@ fn check_across(config: &Value) -> Diagnostics {
             }
         }
     }
+    let known = ty.kind().known();
     let names = privileges.as_list().unwrap_or_default();
     for p in names
         .iter()
         .filter_map(Value::as_str)
         .filter(|p| *p != "ALL")
     {
-        if !ty.known().contains(&p) {
-            let hint = if ty.known().contains(&p.to_ascii_uppercase().as_str()) {
+        if !known.contains(&p) {
+            let hint = if known.contains(&p.to_ascii_uppercase().as_str()) {
                 " Privileges are written in upper case."
             } else if p.eq_ignore_ascii_case("TEMP") {
                 " Write TEMPORARY."
@@ -755,7 +680,7 @@ fn check_across(config: &Value) -> Diagnostics {
                 format!(
                     "{p:?} is not a privilege on a {}: use {} or ALL.{hint}",
                     ty.name(),
-                    ty.known().join(", ")
+                    known.join(", ")
                 ),
             );
         }
@@ -816,16 +741,12 @@ impl PostgresGrant {
             return Ok(());
         }
         let relations = snap.relations.get(spec.schema_name());
-        let existing: Vec<String> =
-            spec.listed()
-                .iter()
-                .filter(|n| {
-                    relations.into_iter().flatten().any(|o| {
-                        &&o.name == n && spec.object_type.kinds().contains(&o.sub.as_str())
-                    })
-                })
-                .cloned()
-                .collect();
+        let kinds = spec.object_type.kinds();
+        let exists = |n: &&String| {
+            let mut pool = relations.into_iter().flatten();
+            pool.any(|o| &o.name == *n && kinds.contains(&o.sub.as_str()))
+        };
+        let existing: Vec<String> = spec.listed().iter().filter(exists).cloned().collect();
         if existing.is_empty() {
             return Ok(());
         }
@@ -833,11 +754,8 @@ impl PostgresGrant {
             objects: Some(existing),
             ..spec.clone()
         };
-        let target = target_sql(&narrowed, &[]);
-        match self
-            .write(pg, &spec.database, &delete_sql(&narrowed, &target))
-            .await
-        {
+        let sql = delete_sql(&narrowed, &target_sql(&narrowed, &[]));
+        match self.write(pg, &spec.database, &sql).await {
             // UNDEFINED_OBJECT: the role itself is gone, and its privileges with it.
             Err(e) if !e.is(&SqlState::UNDEFINED_OBJECT) => Err(fail(&e)),
             _ => Ok(()),
@@ -872,25 +790,17 @@ impl ManagedResource for PostgresGrant {
                     .description("`role|database|object_type|schema|objects`, percent-encoded as in the import ID."),
             )
             .attr(
-                Attribute::string("role")
-                    .required()
-                    .requires_replace()
-                    .validate(pg_name())
+                name_key("role")
                     .validate(not_upper_public())
                     .description("The grantee, kept exactly (case, dots, `@`, quotes); `public` means PUBLIC."),
             )
             .attr(
-                Attribute::string("database")
-                    .required()
-                    .requires_replace()
-                    .validate(pg_name())
+                name_key("database")
                     .description("The database the objects live in (for `object_type = \"database\"`, the database granted on)."),
             )
             .attr(
-                Attribute::string("object_type")
-                    .required()
-                    .requires_replace()
-                    .validate(object_type_name())
+                key("object_type")
+                    .validate(object_type(&OBJECT_TYPES))
                     .description("`database`, `schema`, `table` (tables, views, materialized views, foreign and partitioned tables), `sequence`, `function` (with aggregates), `procedure` or `routine` (all three)."),
             )
             .attr(
@@ -908,19 +818,16 @@ impl ManagedResource for PostgresGrant {
                     .description("Object names in `schema`; omitted (or empty) = every object of the type. A function name covers all its overloads. Not allowed for `database` and `schema`."),
             )
             .attr(
-                Attribute::set_of("privileges", Type::String)
-                    .required()
+                privileges_attr()
                     .validate(all_alone())
                     .description("Upper-case privileges valid for the object type, or `ALL` alone (compared as every privilege the server knows for the type: PostgreSQL 17 adds `MAINTAIN` on tables). Changed in place."),
             )
             .attr(
-                Attribute::bool("with_grant_option")
-                    .default_value(Value::bool(false))
+                flag("with_grant_option")
                     .description("Grant WITH GRANT OPTION (default `false`). Changed in place."),
             )
             .attr(
-                Attribute::bool("authoritative")
-                    .default_value(Value::bool(false))
+                flag("authoritative")
                     .description("Also revoke every other privilege the role holds on the same targets, now and on destroy (default `false`). Only one resource per role and target should be authoritative. Changed in place."),
             ),
         )
@@ -1021,11 +928,11 @@ impl ManagedResource for PostgresGrant {
         };
         if !privileges_given {
             // What every target holds, as explicit names.
-            let held_on_all: BTreeSet<String> = spec
-                .object_type
-                .all(snap.version)
+            let all = spec.object_type.kind().all(major(snap.version));
+            let held_on_all: BTreeSet<String> = all
                 .into_iter()
-                .filter(|p| h.iter().all(|x| x.contains_key(p)))
+                .filter(|p| h.iter().all(|x| x.contains_key(*p)))
+                .map(str::to_string)
                 .collect();
             if held_on_all.is_empty() {
                 return Err(fail(format!(
@@ -1048,10 +955,9 @@ impl ManagedResource for PostgresGrant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::privileges::test_support::{config, paths, set};
 
-    fn set(items: &[&str]) -> BTreeSet<String> {
-        items.iter().map(|p| p.to_string()).collect()
-    }
+    const ROLE: &str = "\"mario.rossi@example.com\"";
 
     fn spec(ty: ObjectType, privileges: &[&str]) -> GrantSpec {
         GrantSpec {
@@ -1070,6 +976,10 @@ mod tests {
         items.iter().map(|(p, g)| (p.to_string(), *g)).collect()
     }
 
+    fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+        r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn model_round_trips_and_plans_keep_the_id() {
         for name in OBJECT_TYPES {
@@ -1078,18 +988,16 @@ mod tests {
         let ty = PostgresGrant::schema().implied_type();
         let mut s = spec(ObjectType::Sequence, &["USAGE", "SELECT"]);
         s.objects = Some(vec!["s1".into()]);
-        let v = to_value(&s, &ty).unwrap_or_else(|e| panic!("{e}"));
+        let v = ok(to_value(&s, &ty));
         assert_eq!(v.get("object_type"), &Value::string("sequence"));
         assert!(matches!(v.get("privileges"), Value::Set(_)));
         assert_eq!(from_value::<GrantSpec>(&v).as_ref(), Ok(&s));
         // Unknown privileges and flags at plan time: the model (and so the id) still decodes.
         let mut planned = v.clone();
-        planned.set_attr(
-            "privileges",
-            Value::Set(vec![Value::string("USAGE"), Value::Unknown]),
-        );
+        let privileges = Value::Set(vec![Value::string("USAGE"), Value::Unknown]);
+        planned.set_attr("privileges", privileges);
         planned.set_attr("authoritative", Value::Unknown);
-        let p: GrantSpec = from_value(&planned).unwrap_or_else(|e| panic!("{e}"));
+        let p: GrantSpec = ok(from_value(&planned));
         assert!(p.privileges.is_unknown() && p.authoritative.is_unknown());
         assert_eq!(PostgresGrant::id(&p), s.id());
         // An unknown identifying attribute leaves the id unknown.
@@ -1116,27 +1024,20 @@ mod tests {
             assert!(parsed.privileges_given);
             assert_eq!(parsed.spec, s, "{id}");
         }
-        assert_eq!(
-            spec(ObjectType::Table, &["SELECT"]).id(),
-            "mario.rossi@example.com|myapp|table|public|"
-        );
         let mut s = spec(ObjectType::Table, &["SELECT"]);
+        assert_eq!(s.id(), "mario.rossi@example.com|myapp|table|public|");
         s.objects = Some(vec!["a,b".into(), "c".into()]);
         assert_eq!(s.id(), "mario.rossi@example.com|myapp|table|public|a%2Cb,c");
-        let p =
-            parse_import_id("r|d|database|||ALL|authoritative").unwrap_or_else(|e| panic!("{e}"));
+        let p = ok(parse_import_id("r|d|database|||ALL|authoritative"));
         assert!(p.spec.is_authoritative() && p.spec.schema.is_none() && p.spec.objects.is_none());
-        assert!(
-            !parse_import_id("r|d|table|s||")
-                .unwrap_or_else(|e| panic!("{e}"))
-                .privileges_given
-        );
-        for bad in [
+        assert!(!ok(parse_import_id("r|d|table|s||")).privileges_given);
+        let bad = [
             "r|d|table",
             "r|d|nope|s|",
             "r|d|table|s|%zz",
             "r|d|table|s||SELECT|bogus",
-        ] {
+        ];
+        for bad in bad {
             assert!(parse_import_id(bad).is_err(), "{bad}");
         }
         // Checked like a configuration before anything connects.
@@ -1147,10 +1048,8 @@ mod tests {
             "r|d|table|s||select",
         ] {
             let d = checked_import_id(bad).err().unwrap_or_default();
-            assert!(
-                d.0.iter().any(|d| d.summary == "Invalid import ID"),
-                "{bad}: {d:?}"
-            );
+            let invalid = d.0.iter().any(|d| d.summary == "Invalid import ID");
+            assert!(invalid, "{bad}: {d:?}");
         }
     }
 
@@ -1160,38 +1059,25 @@ mod tests {
         s.role = "a\"b".into();
         let t = target_sql(&s, &[]);
         assert_eq!(t, "ALL TABLES IN SCHEMA \"public\"");
-        assert_eq!(
-            create_sql(&s, &t),
-            vec!["GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"public\" TO \"a\"\"b\""]
-        );
+        let want = "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"public\" TO \"a\"\"b\"";
+        assert_eq!(create_sql(&s, &t), vec![want]);
         s.objects = Some(vec!["T1".into(), "x\"; DROP TABLE y; --".into()]);
-        assert_eq!(
-            target_sql(&s, &[]),
-            "TABLE \"public\".\"T1\", \"public\".\"x\"\"; DROP TABLE y; --\""
-        );
+        let want = "TABLE \"public\".\"T1\", \"public\".\"x\"\"; DROP TABLE y; --\"";
+        assert_eq!(target_sql(&s, &[]), want);
         let mut f = spec(ObjectType::Function, &["EXECUTE"]);
         f.objects = Some(vec!["f".into()]);
-        let sigs = vec![
-            ("f".to_string(), "integer, text".to_string()),
-            ("f".into(), "".into()),
-        ];
-        assert_eq!(
-            target_sql(&f, &sigs),
-            "ROUTINE \"public\".\"f\"(integer, text), \"public\".\"f\"()"
-        );
+        let sigs = [("f", "integer, text"), ("f", "")].map(|(n, a)| (n.to_string(), a.to_string()));
+        let want = "ROUTINE \"public\".\"f\"(integer, text), \"public\".\"f\"()";
+        assert_eq!(target_sql(&f, &sigs), want);
         let mut d = spec(ObjectType::Database, &["CONNECT"]);
         d.role = PUBLIC.into();
         d.with_grant_option = Maybe::Known(true);
         let t = target_sql(&d, &[]);
-        assert_eq!(
-            create_sql(&d, &t),
-            vec!["GRANT CONNECT ON DATABASE \"myapp\" TO PUBLIC WITH GRANT OPTION"]
-        );
+        let want = "GRANT CONNECT ON DATABASE \"myapp\" TO PUBLIC WITH GRANT OPTION";
+        assert_eq!(create_sql(&d, &t), vec![want]);
         d.authoritative = Maybe::Known(true);
-        assert_eq!(
-            delete_sql(&d, &t),
-            vec!["REVOKE ALL PRIVILEGES ON DATABASE \"myapp\" FROM PUBLIC"]
-        );
+        let want = "REVOKE ALL PRIVILEGES ON DATABASE \"myapp\" FROM PUBLIC";
+        assert_eq!(delete_sql(&d, &t), vec![want]);
         // Free text in state never reaches SQL.
         let evil = spec(ObjectType::Table, &["SELECT; DROP TABLE x"]);
         assert!(create_sql(&evil, "TABLE t").is_empty());
@@ -1202,33 +1088,26 @@ mod tests {
         let from = spec(ObjectType::Table, &["ALL"]);
         let mut to = spec(ObjectType::Table, &["SELECT", "INSERT"]);
         let t = "TABLE x";
-        assert_eq!(
-            update_sql(&from, &to, t, 150_000),
-            vec![
-                "REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE x FROM \"mario.rossi@example.com\"",
-                "GRANT SELECT, INSERT ON TABLE x TO \"mario.rossi@example.com\"",
-            ]
-        );
+        let revoke = |p: &str| format!("REVOKE {p} ON TABLE x FROM {ROLE}");
+        let grant = |p: &str| format!("GRANT {p} ON TABLE x TO {ROLE}");
+        let want = [
+            revoke("UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER"),
+            grant("SELECT, INSERT"),
+        ];
+        assert_eq!(update_sql(&from, &to, t, 150_000), want);
         assert!(update_sql(&from, &to, t, 170_000)[0].contains("TRIGGER, MAINTAIN ON"));
         let mut from = to.clone();
         from.with_grant_option = Maybe::Known(true);
         to.privileges = Maybe::Known(set(&["SELECT"]));
-        assert_eq!(
-            update_sql(&from, &to, t, 170_000),
-            vec![
-                "REVOKE INSERT ON TABLE x FROM \"mario.rossi@example.com\"",
-                "REVOKE GRANT OPTION FOR SELECT ON TABLE x FROM \"mario.rossi@example.com\"",
-                "GRANT SELECT ON TABLE x TO \"mario.rossi@example.com\"",
-            ]
-        );
+        let want = [
+            revoke("INSERT"),
+            revoke("GRANT OPTION FOR SELECT"),
+            grant("SELECT"),
+        ];
+        assert_eq!(update_sql(&from, &to, t, 170_000), want);
         to.authoritative = Maybe::Known(true);
-        assert_eq!(
-            update_sql(&from, &to, t, 170_000),
-            vec![
-                "REVOKE ALL PRIVILEGES ON TABLE x FROM \"mario.rossi@example.com\"",
-                "GRANT SELECT ON TABLE x TO \"mario.rossi@example.com\"",
-            ]
-        );
+        let want = [revoke("ALL PRIVILEGES"), grant("SELECT")];
+        assert_eq!(update_sql(&from, &to, t, 170_000), want);
     }
 
     #[test]
@@ -1249,10 +1128,10 @@ mod tests {
         assert_eq!(o.privileges(), &set(&["DELETE", "SELECT"]));
         // ALL: on 15 MAINTAIN is not part of it, on 17 it is.
         let all = spec(ObjectType::Table, &["ALL"]);
-        let h: BTreeMap<String, bool> = ObjectType::Table
-            .all(150_000)
+        let h: BTreeMap<String, bool> = Kind::Table
+            .all(15)
             .into_iter()
-            .map(|p| (p, false))
+            .map(|p| (p.to_string(), false))
             .collect();
         assert_eq!(observed(&all, std::slice::from_ref(&h), 150_000), all);
         let o = observed(&all, &[h], 170_000);
@@ -1260,96 +1139,78 @@ mod tests {
         // Grant option: reported lost when one target lacks it.
         let mut g = s.clone();
         g.with_grant_option = Maybe::Known(true);
-        let o = observed(
-            &g,
-            &[
-                held_map(&[("SELECT", true)]),
-                held_map(&[("SELECT", false)]),
-            ],
-            170_000,
-        );
-        assert!(!o.grant_option());
+        let h = [
+            held_map(&[("SELECT", true)]),
+            held_map(&[("SELECT", false)]),
+        ];
+        assert!(!observed(&g, &h, 170_000).grant_option());
         // A state that drifted to no privileges still passes the state checks.
-        let drifted = to_value(
+        let schema = PostgresGrant::schema();
+        let drifted = ok(to_value(
             &spec(ObjectType::Table, &[]),
-            &PostgresGrant::schema().implied_type(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert!(PostgresGrant::schema().validate(&drifted).is_empty());
+            &schema.implied_type(),
+        ));
+        assert!(schema.validate(&drifted).is_empty());
     }
 
     #[test]
     fn validation_names_attributes() {
-        let validate = |cfg: &Value| {
-            let mut d = PostgresGrant::schema().validate(cfg);
-            d.extend(PostgresGrant::validate(cfg));
+        let validate = |attrs: &[(&str, &str)], privileges: &[&str]| {
+            let cfg = config(attrs, privileges);
+            let mut d = PostgresGrant::schema().validate(&cfg);
+            d.extend(PostgresGrant::validate(&cfg));
             d
         };
-        let paths = |d: &Diagnostics| {
-            let mut p: Vec<String> =
-                d.0.iter()
-                    .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
-                    .collect();
-            p.sort();
-            p
-        };
-        let d = validate(&Value::object([
-            ("role", Value::string("")),
-            ("database", Value::string("myapp")),
-            ("object_type", Value::string("table")),
-            (
-                "privileges",
-                Value::Set(vec![Value::string("select"), Value::string("USAGE")]),
-            ),
-        ]));
+        let base = [("database", "myapp"), ("schema", "public")];
+        let d = validate(
+            &[("role", ""), base[0], ("object_type", "table")],
+            &["select", "USAGE"],
+        );
         assert_eq!(
             paths(&d),
             vec!["privileges", "privileges", "role", "schema"]
         );
         assert!(d.0.iter().any(|d| d.detail.contains("upper case")));
-        let d = validate(&Value::object([
-            ("role", Value::string("app")),
-            ("database", Value::string("myapp")),
-            ("object_type", Value::string("database")),
-            ("schema", Value::string("public")),
-            (
-                "privileges",
-                Value::Set(vec![Value::string("ALL"), Value::string("CONNECT")]),
-            ),
-        ]));
-        assert_eq!(paths(&d), vec!["privileges", "schema"]);
-        let d = validate(&Value::object([
-            ("role", Value::string("PUBLIC")),
-            ("database", Value::string("myapp")),
-            ("object_type", Value::string("tables")),
-            ("objects", Value::List(vec![Value::string("")])),
-            ("privileges", Value::Set(vec![])),
-        ]));
-        let summaries: BTreeSet<&str> = d.0.iter().map(|d| d.summary.as_str()).collect();
-        assert_eq!(
-            summaries,
-            BTreeSet::from([
-                "Invalid role",
-                "Invalid object_type",
-                "Invalid object name",
-                "Invalid privileges"
-            ])
+        let d = validate(
+            &[
+                ("role", "app"),
+                base[0],
+                base[1],
+                ("object_type", "database"),
+            ],
+            &["ALL", "CONNECT"],
         );
-        let ok = validate(&Value::object([
-            ("role", Value::string("public")),
-            ("database", Value::string("myapp")),
-            ("object_type", Value::string("table")),
-            ("schema", Value::string("public")),
-            ("privileges", Value::Set(vec![Value::string("MAINTAIN")])),
-        ]));
+        assert_eq!(paths(&d), vec!["privileges", "schema"]);
+        let mut cfg = config(
+            &[("role", "PUBLIC"), base[0], ("object_type", "tables")],
+            &[],
+        );
+        cfg.set_attr("objects", Value::List(vec![Value::string("")]));
+        let mut d = PostgresGrant::schema().validate(&cfg);
+        d.extend(PostgresGrant::validate(&cfg));
+        let summaries: BTreeSet<&str> = d.0.iter().map(|d| d.summary.as_str()).collect();
+        let want = [
+            "Invalid role",
+            "Invalid object_type",
+            "Invalid object name",
+            "Invalid privileges",
+        ];
+        assert_eq!(summaries, BTreeSet::from(want));
+        let ok = validate(
+            &[
+                ("role", "public"),
+                base[0],
+                base[1],
+                ("object_type", "table"),
+            ],
+            &["MAINTAIN"],
+        );
         assert!(ok.is_empty(), "{ok:?}");
-        let unknown = validate(&Value::object([
-            ("role", Value::Unknown),
-            ("database", Value::string("myapp")),
-            ("object_type", Value::string("schema")),
-            ("schema", Value::string("public")),
-            ("privileges", Value::Unknown),
-        ]));
-        assert!(unknown.is_empty(), "{unknown:?}");
+        let mut unknown = config(&[base[0], base[1], ("object_type", "schema")], &[]);
+        unknown.set_attr("role", Value::Unknown);
+        unknown.set_attr("privileges", Value::Unknown);
+        let mut d = PostgresGrant::schema().validate(&unknown);
+        d.extend(PostgresGrant::validate(&unknown));
+        assert!(d.is_empty(), "{d:?}");
     }
 }
