@@ -6,7 +6,6 @@
 
 use crate::support;
 
-use serde_json::Value as Json;
 use support::postgres::{Admin, PgCluster, RDS_ADMIN, provider_block, quote_literal, shared};
 use support::{TF_VERSIONS, Workspace, hcl, provider_bin};
 
@@ -201,26 +200,11 @@ fn membership_oids(pg: &PgCluster) -> String {
     )
 }
 
-fn actions(ws: &Workspace, plan_file: &str) -> Vec<(String, Vec<String>)> {
-    let out = ws.tf(&["show", "-json", plan_file]);
-    let plan: Json = serde_json::from_str(&out.stdout).unwrap_or_default();
-    plan["resource_changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            (
-                r["address"].as_str().unwrap_or_default().to_string(),
-                r["change"]["actions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str().map(str::to_string))
-                    .collect(),
-            )
-        })
-        .filter(|(_, a): &(String, Vec<String>)| a != &["no-op"])
-        .collect()
+/// The resources `plan_file` changes (no-ops left out), planned first.
+fn changes(ws: &Workspace, plan_file: &str) -> Vec<(String, Vec<String>)> {
+    let mut planned = ws.plan_actions(plan_file);
+    planned.retain(|(_, a)| a != &["no-op"]);
+    planned
 }
 
 fn setup_database(pg: &PgCluster, user: &str, password: &str) {
@@ -294,9 +278,8 @@ fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
         "postgres",
         &format!("ALTER ROLE {GROUP} LOGIN CREATEROLE"),
     );
-    ws.ok(&["plan", "-out=drift.tfplan"]);
     assert_eq!(
-        actions(&ws, "drift.tfplan"),
+        changes(&ws, "drift.tfplan"),
         vec![(
             "rdsiam_postgres_role.ro".to_string(),
             vec!["update".to_string()]
@@ -320,9 +303,8 @@ fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
         "postgres",
         &format!("ALTER ROLE {USER_A} NOLOGIN CREATEROLE"),
     );
-    ws.ok(&["plan", "-out=user-drift.tfplan"]);
     assert_eq!(
-        actions(&ws, "user-drift.tfplan"),
+        changes(&ws, "user-drift.tfplan"),
         vec![(
             "rdsiam_postgres_user.a".to_string(),
             vec!["update".to_string()]
@@ -362,9 +344,8 @@ fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(direct_rows(pg, USER_B, GROUP), 0, "{}", step("revoked"));
-    ws.ok(&["plan", "-out=revoke.tfplan"]);
     assert_eq!(
-        actions(&ws, "revoke.tfplan"),
+        changes(&ws, "revoke.tfplan"),
         vec![(
             "rdsiam_postgres_role_membership.b".to_string(),
             vec!["create".to_string()]
@@ -387,9 +368,8 @@ fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
         "main.tf",
         &config_with(pg, &user, v16, "  admin_option = true\n"),
     );
-    ws.ok(&["plan", "-out=admin.tfplan"]);
     assert_eq!(
-        actions(&ws, "admin.tfplan"),
+        changes(&ws, "admin.tfplan"),
         vec![(
             "rdsiam_postgres_role_membership.b".to_string(),
             vec!["update".to_string()]

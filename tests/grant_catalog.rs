@@ -674,13 +674,11 @@ fn maintain_fails_at_plan(major: &str) {
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn maintain_fails_at_plan_pg15() {
     maintain_fails_at_plan("15");
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn maintain_fails_at_plan_pg16() {
     maintain_fails_at_plan("16");
 }

@@ -21,8 +21,8 @@ use crate::pg::{Pg, PgError};
 use crate::resources::import_id::{decode_field, join_fields};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
 use crate::resources::privileges::{
-    Kind, Verb, flag, key, major, name_key, object_type, privileges_attr, revokes, statement,
-    unknown_object_type,
+    Kind, Verb, check_server_has, flag, key, major, name_key, object_type, privileges_attr,
+    revokes, statement, unknown_object_type,
 };
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Validator, Value,
@@ -564,6 +564,12 @@ impl ManagedResource for PostgresDefaultPrivileges {
     type Engine = Postgres;
     type Model = Spec;
     const TYPE_NAME: &'static str = "rdsiam_postgres_default_privileges";
+    const PLAN_NEEDS_DB: bool = true;
+
+    async fn check_plan(&self, op: &mut Op<'_, Pg>, planned: &Spec) -> Result<(), Diagnostics> {
+        let privileges: Vec<&String> = planned.privileges().iter().collect();
+        check_server_has(op.db, planned.object_type.info().1, &privileges).await
+    }
 
     fn schema() -> Schema {
         Schema::new(

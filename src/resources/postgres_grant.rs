@@ -18,8 +18,8 @@ use crate::pg::{Pg, PgError};
 use crate::resources::import_id::{decode_field, join_fields, join_list, split_list};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
 use crate::resources::privileges::{
-    Kind, Verb, flag, key, major, name_key, object_type, privileges_attr, revokes, statement,
-    unknown_object_type,
+    Kind, Verb, check_server_has, flag, key, major, name_key, object_type, privileges_attr,
+    revokes, statement, unknown_object_type,
 };
 use crate::tfplugin::{
     Attribute, AttributePath, Block, Diagnostic, Diagnostics, Maybe, Schema, Type, Validator,
@@ -768,6 +768,16 @@ impl ManagedResource for PostgresGrant {
     type Engine = Postgres;
     type Model = GrantSpec;
     const TYPE_NAME: &'static str = "rdsiam_postgres_grant";
+    const PLAN_NEEDS_DB: bool = true;
+
+    async fn check_plan(
+        &self,
+        op: &mut Op<'_, Pg>,
+        planned: &GrantSpec,
+    ) -> Result<(), Diagnostics> {
+        let privileges: Vec<&String> = planned.privileges().iter().collect();
+        check_server_has(op.db, planned.object_type.kind(), &privileges).await
+    }
 
     fn schema() -> Schema {
         Schema::new(

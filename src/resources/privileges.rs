@@ -99,6 +99,47 @@ pub fn unknown_object_type(s: &str, names: &[&str]) -> String {
     format!("object_type {s:?} is not one of {}", names.join(", "))
 }
 
+/// Plan-time check of `privileges` against the server: a privilege it does not have yet
+/// (MAINTAIN before PostgreSQL 17) fails the plan at `privileges`, naming the version, instead
+/// of the apply with the server's text. Asks the server only when such a privilege is listed.
+pub async fn check_server_has(
+    pg: &crate::pg::Pg,
+    kind: Kind,
+    privileges: &[&String],
+) -> Result<(), crate::tfplugin::Diagnostics> {
+    use crate::resources::managed::{Postgres, unavailable};
+    let newer: Vec<&String> = privileges
+        .iter()
+        .copied()
+        .filter(|p| kind.known().contains(&p.as_str()) && !kind.all(16).contains(&p.as_str()))
+        .collect();
+    if newer.is_empty() {
+        return Ok(());
+    }
+    let version = pg.server_version().await.map_err(unavailable::<Postgres>)?;
+    let have = kind.all(major(version));
+    let missing: Vec<&str> = newer
+        .iter()
+        .map(|p| p.as_str())
+        .filter(|p| !have.contains(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut d = crate::tfplugin::Diagnostics::new();
+    d.error_at(
+        crate::tfplugin::AttributePath::root("privileges"),
+        "Privilege not supported by this server",
+        format!(
+            "{} needs PostgreSQL 17 or later; the server is PostgreSQL {}, which knows {}.",
+            missing.join(", "),
+            major(version),
+            have.join(", ")
+        ),
+    );
+    Err(d)
+}
+
 /// The server major from `server_version_num` (`170002` -> 17).
 pub fn major(version_num: i32) -> u32 {
     u32::try_from(version_num / 10_000).unwrap_or(0)
