@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
+use tokio_postgres::Row;
 
 use super::{Pg, PgError};
 
@@ -20,6 +21,7 @@ use super::{Pg, PgError};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AclEntry {
     pub grantee: Option<String>,
+    pub grantor: String,
     pub privilege: String,
     pub grantable: bool,
 }
@@ -28,6 +30,8 @@ pub struct AclEntry {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Object {
     pub name: String,
+    /// The owning role (it holds every privilege implicitly).
+    pub owner: String,
     /// relkind for relations, prokind for routines, empty otherwise.
     pub sub: String,
     /// Input argument types of a routine (`oidvectortypes`), as PostgreSQL prints them.
@@ -64,31 +68,80 @@ pub struct Snapshot {
 /// Marks the query in the server log; the tests count it there.
 pub const SNAPSHOT_MARKER: &str = "/* rdsiam catalog snapshot */";
 
-const SNAPSHOT_SQL: &str = "/* rdsiam catalog snapshot */ \
-WITH objs AS ( \
+/// Objects with their owner and exploded ACL, filtered by kind (`d`, `n`, `r`, `f`), schema
+/// and name where `$1`, `$2`, `$3` are not NULL: the whole snapshot, or one grant's scope read
+/// inside its transaction.
+pub const OBJECTS_SQL: &str = "WITH objs AS ( \
   SELECT 'd'::text AS kind, ''::text AS schema, d.datname::text AS name, d.oid::int8 AS id, \
-         ''::text AS sub, ''::text AS args, coalesce(d.datacl, acldefault('d', d.datdba)) AS acl \
+         ''::text AS sub, ''::text AS args, d.datdba AS owner, coalesce(d.datacl, acldefault('d', d.datdba)) AS acl \
     FROM pg_database d \
   UNION ALL \
-  SELECT 'n', '', n.nspname::text, n.oid::int8, '', '', coalesce(n.nspacl, acldefault('n', n.nspowner)) \
+  SELECT 'n', '', n.nspname::text, n.oid::int8, '', '', n.nspowner, coalesce(n.nspacl, acldefault('n', n.nspowner)) \
     FROM pg_namespace n \
   UNION ALL \
-  SELECT 'r', n.nspname::text, c.relname::text, c.oid::int8, c.relkind::text, '', \
+  SELECT 'r', n.nspname::text, c.relname::text, c.oid::int8, c.relkind::text, '', c.relowner, \
          coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner)) \
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
    WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S') \
      AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' \
   UNION ALL \
   SELECT 'f', n.nspname::text, p.proname::text, p.oid::int8, p.prokind::text, \
-         oidvectortypes(p.proargtypes), coalesce(p.proacl, acldefault('f', p.proowner)) \
+         oidvectortypes(p.proargtypes), p.proowner, coalesce(p.proacl, acldefault('f', p.proowner)) \
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
    WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' \
 ) \
 SELECT o.kind, o.schema, o.name, o.id, o.sub, o.args, \
-       a.grantee = 0, g.rolname::text, a.privilege_type::text, a.is_grantable \
+       a.grantee = 0, g.rolname::text, a.privilege_type::text, a.is_grantable, \
+       pg_get_userbyid(o.owner)::text, pg_get_userbyid(a.grantor)::text \
   FROM objs o \
   LEFT JOIN LATERAL aclexplode(o.acl) a ON true \
-  LEFT JOIN pg_roles g ON g.oid = a.grantee";
+  LEFT JOIN pg_roles g ON g.oid = a.grantee \
+ WHERE ($1::text IS NULL OR o.kind = $1) AND ($2::text IS NULL OR o.schema = $2) \
+   AND ($3::text IS NULL OR o.name = $3)";
+
+/// An object of [`OBJECTS_SQL`]'s rows: its kind (`d`, `n`, `r`, `f`), schema and itself.
+pub type Found = (String, String, Object);
+
+/// Groups [`OBJECTS_SQL`]'s rows (one per ACL entry, any order) into objects.
+pub fn objects(rows: &[Row]) -> Result<Vec<Found>, PgError> {
+    let mut out: Vec<Found> = Vec::new();
+    let mut index: HashMap<(String, i64), usize> = HashMap::new();
+    for row in rows {
+        let kind: String = row.try_get(0).map_err(|e| decode(&e))?;
+        let id: i64 = row.try_get(3).map_err(|e| decode(&e))?;
+        let i = match index.get(&(kind.clone(), id)) {
+            Some(i) => *i,
+            None => {
+                let obj = Object {
+                    name: row.try_get(2).map_err(|e| decode(&e))?,
+                    owner: row.try_get(10).map_err(|e| decode(&e))?,
+                    sub: row.try_get(4).map_err(|e| decode(&e))?,
+                    args: row.try_get(5).map_err(|e| decode(&e))?,
+                    acl: Vec::new(),
+                };
+                let schema: String = row.try_get(1).map_err(|e| decode(&e))?;
+                index.insert((kind.clone(), id), out.len());
+                out.push((kind, schema, obj));
+                out.len() - 1
+            }
+        };
+        let privilege: Option<String> = row.try_get(8).map_err(|e| decode(&e))?;
+        let Some(privilege) = privilege else {
+            continue; // an empty ACL: nobody holds anything
+        };
+        let public: Option<bool> = row.try_get(6).map_err(|e| decode(&e))?;
+        let grantee: Option<String> = row.try_get(7).map_err(|e| decode(&e))?;
+        let grantable: Option<bool> = row.try_get(9).map_err(|e| decode(&e))?;
+        let grantor: Option<String> = row.try_get(11).map_err(|e| decode(&e))?;
+        out[i].2.acl.push(AclEntry {
+            grantee: if public == Some(true) { None } else { grantee },
+            grantor: grantor.unwrap_or_default(),
+            privilege,
+            grantable: grantable.unwrap_or(false),
+        });
+    }
+    Ok(out)
+}
 
 static SNAPSHOT_LOADS: AtomicU64 = AtomicU64::new(0);
 
@@ -118,43 +171,17 @@ async fn load(pg: &Pg, database: &str) -> Result<Snapshot, PgError> {
         Some(r) => r.try_get(0).map_err(|e| decode(&e))?,
         None => 0,
     };
-    let rows = pg.query(Some(database), SNAPSHOT_SQL, &[]).await?;
+    let none: Option<&str> = None;
+    let sql = format!("{SNAPSHOT_MARKER} {OBJECTS_SQL}");
+    let rows = pg
+        .query(Some(database), &sql, &[&none, &none, &none])
+        .await?;
     let mut snap = Snapshot {
         version,
         generation,
         ..Snapshot::default()
     };
-    // (kind, oid) -> the object being filled; rows of one object arrive in any order.
-    let mut objects: HashMap<(String, i64), (String, Object)> = HashMap::new();
-    for row in &rows {
-        let kind: String = row.try_get(0).map_err(|e| decode(&e))?;
-        let schema: String = row.try_get(1).map_err(|e| decode(&e))?;
-        let id: i64 = row.try_get(3).map_err(|e| decode(&e))?;
-        let obj = objects.entry((kind, id)).or_insert_with(|| {
-            (
-                schema,
-                Object {
-                    name: row.try_get(2).unwrap_or_default(),
-                    sub: row.try_get(4).unwrap_or_default(),
-                    args: row.try_get(5).unwrap_or_default(),
-                    acl: Vec::new(),
-                },
-            )
-        });
-        let privilege: Option<String> = row.try_get(8).map_err(|e| decode(&e))?;
-        let Some(privilege) = privilege else {
-            continue; // an empty ACL: nobody holds anything
-        };
-        let public: Option<bool> = row.try_get(6).map_err(|e| decode(&e))?;
-        let grantee: Option<String> = row.try_get(7).map_err(|e| decode(&e))?;
-        let grantable: Option<bool> = row.try_get(9).map_err(|e| decode(&e))?;
-        obj.1.acl.push(AclEntry {
-            grantee: if public == Some(true) { None } else { grantee },
-            privilege,
-            grantable: grantable.unwrap_or(false),
-        });
-    }
-    for ((kind, _), (schema, obj)) in objects {
+    for (kind, schema, obj) in objects(&rows)? {
         match kind.as_str() {
             "d" => {
                 snap.databases.insert(obj.name.clone(), obj);
@@ -255,6 +282,7 @@ mod tests {
     fn privileges_merge_grant_options_per_grantee() {
         let e = |g: Option<&str>, p: &str, o: bool| AclEntry {
             grantee: g.map(str::to_string),
+            grantor: "owner".into(),
             privilege: p.into(),
             grantable: o,
         };

@@ -82,11 +82,78 @@ const READ_ATTEMPTS: u32 = 3;
 const RESOLVE_WINDOW: Duration = Duration::from_secs(60);
 
 /// How one attempt of a write ended, short of success.
-enum WriteFailure {
+enum WriteFailure<T> {
     /// Failed before COMMIT; `true` when trying again may succeed.
     Failed(PgError, bool),
-    /// The connection broke during COMMIT: transaction `xid` may or may not have committed.
-    CommitLost(i64, PgError),
+    /// The connection broke during COMMIT: transaction `xid` may or may not have committed;
+    /// the script's output is kept for when it did.
+    CommitLost(i64, PgError, T),
+}
+
+/// A write's open transaction, as a [`Script`] sees it.
+pub struct Tx<'a> {
+    tx: tokio_postgres::Transaction<'a>,
+    db: &'a str,
+}
+
+impl Tx<'_> {
+    /// Runs one statement (or several, `;`-separated, without parameters).
+    pub async fn execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        // Statement text only: our SQL embeds identifiers, never secrets.
+        log::debug(
+            "SQL statement",
+            &[("database", self.db.into()), ("sql", sql.into())],
+        );
+        self.tx.batch_execute(sql).await
+    }
+
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        log::trace(
+            "SQL query",
+            &[("database", self.db.into()), ("sql", sql.into())],
+        );
+        self.tx.query(sql, params).await
+    }
+}
+
+/// Why a [`Script`] stopped: a database error (retried when concurrency caused it), or a
+/// check of what the statements did that failed (never retried).
+pub enum ScriptError {
+    Db(tokio_postgres::Error),
+    Check(PgError),
+}
+
+impl From<tokio_postgres::Error> for ScriptError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        ScriptError::Db(e)
+    }
+}
+
+/// What a write runs inside its transaction: statements, and the reads that decide them or
+/// check what they did (PostgreSQL turns some GRANTs and REVOKEs into a warning and a no-op).
+/// An error rolls the whole transaction back. Run again on every retry.
+#[async_trait]
+pub trait Script: Send + Sync {
+    type Output: Send;
+    async fn run(&self, tx: &Tx<'_>) -> Result<Self::Output, ScriptError>;
+}
+
+/// Fixed statements, run in order.
+struct Statements<'a>(&'a [String]);
+
+#[async_trait]
+impl Script for Statements<'_> {
+    type Output = ();
+    async fn run(&self, tx: &Tx<'_>) -> Result<(), ScriptError> {
+        for sql in self.0 {
+            tx.execute(sql).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The provider's PostgreSQL access: a pool and the database it connects to by default.
@@ -197,6 +264,15 @@ impl Pg {
         database: Option<&str>,
         statements: &[String],
     ) -> Result<(), PgError> {
+        self.run(database, &Statements(statements)).await
+    }
+
+    /// Runs `script` as one transaction in `database`, like [`Pg::write`].
+    pub async fn run<S: Script>(
+        &self,
+        database: Option<&str>,
+        script: &S,
+    ) -> Result<S::Output, PgError> {
         let db = self.db(database).to_string();
         let lock = {
             let mut locks = match self.write_locks.lock() {
@@ -210,18 +286,26 @@ impl Pg {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let res = match self.write_once(&db, statements).await {
-                Err(WriteFailure::CommitLost(xid, e)) => self.resolve_commit(&db, xid, e).await,
+            let res = match self.write_once(&db, script).await {
+                Err(WriteFailure::CommitLost(xid, e, out)) => {
+                    match self.resolve_commit(&db, xid, e).await {
+                        Ok(()) => Ok(out),
+                        Err(WriteFailure::Failed(e, retry)) => Err(WriteFailure::Failed(e, retry)),
+                        Err(WriteFailure::CommitLost(_, e, ())) => {
+                            Err(WriteFailure::Failed(e, false))
+                        }
+                    }
+                }
                 other => other,
             };
             match res {
-                Ok(()) => {
+                Ok(out) => {
                     let mut g = match self.generations.lock() {
                         Ok(g) => g,
                         Err(p) => p.into_inner(),
                     };
                     *g.entry(db).or_default() += 1;
-                    return Ok(());
+                    return Ok(out);
                 }
                 Err(WriteFailure::Failed(e, retry)) if retry && attempt < WRITE_ATTEMPTS => {
                     log::warn(
@@ -237,14 +321,18 @@ impl Pg {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
-                Err(WriteFailure::Failed(e, _)) | Err(WriteFailure::CommitLost(_, e)) => {
+                Err(WriteFailure::Failed(e, _)) | Err(WriteFailure::CommitLost(_, e, _)) => {
                     return Err(self.explain(e));
                 }
             }
         }
     }
 
-    async fn write_once(&self, db: &str, statements: &[String]) -> Result<(), WriteFailure> {
+    async fn write_once<S: Script>(
+        &self,
+        db: &str,
+        script: &S,
+    ) -> Result<S::Output, WriteFailure<S::Output>> {
         let failed = |e: &tokio_postgres::Error| WriteFailure::Failed(pg_error(e), is_retryable(e));
         // The pool already retried connecting for a while (a restarting server).
         let mut client = self
@@ -252,39 +340,38 @@ impl Pg {
             .get(db)
             .await
             .map_err(|e| WriteFailure::Failed(e.into(), false))?;
-        let tx = client.transaction().await.map_err(|e| failed(&e))?;
-        for sql in statements {
-            // Statement text only: our SQL embeds identifiers, never secrets.
-            log::debug(
-                "SQL statement",
-                &[("database", db.into()), ("sql", sql.into())],
-            );
-            if let Err(e) = tx.batch_execute(sql).await {
-                let _ = tx.rollback().await;
-                return Err(failed(&e));
+        let tx = Tx {
+            tx: client.transaction().await.map_err(|e| failed(&e))?,
+            db,
+        };
+        let out = match script.run(&tx).await {
+            Ok(out) => out,
+            Err(e) => {
+                let _ = tx.tx.rollback().await;
+                return Err(match e {
+                    ScriptError::Db(e) => failed(&e),
+                    ScriptError::Check(e) => WriteFailure::Failed(e, false),
+                });
             }
-        }
+        };
         // The transaction id lets us ask the server, after a connection lost during COMMIT,
         // whether the transaction committed (txid_status) instead of guessing.
-        let xid: i64 = match tx.query_one("SELECT txid_current()", &[]).await {
+        let xid: i64 = match tx.tx.query_one("SELECT txid_current()", &[]).await {
             Ok(row) => row.try_get(0).map_err(|e| failed(&e))?,
             Err(e) => {
-                let _ = tx.rollback().await;
+                let _ = tx.tx.rollback().await;
                 return Err(failed(&e));
             }
         };
-        match tx.commit().await {
+        match tx.tx.commit().await {
             Ok(()) => {
                 log::debug(
                     "PostgreSQL transaction committed",
-                    &[
-                        ("database", db.into()),
-                        ("statements", statements.len().into()),
-                    ],
+                    &[("database", db.into())],
                 );
-                Ok(())
+                Ok(out)
             }
-            Err(e) if is_transient(&e) => Err(WriteFailure::CommitLost(xid, pg_error(&e))),
+            Err(e) if is_transient(&e) => Err(WriteFailure::CommitLost(xid, pg_error(&e), out)),
             Err(e) => Err(WriteFailure::Failed(pg_error(&e), false)),
         }
     }
@@ -294,7 +381,12 @@ impl Pg {
     /// ("role already exists") or apply it twice. Ask the server instead, on a new connection:
     /// committed is success, aborted is safe to retry; if the server cannot say within
     /// [`RESOLVE_WINDOW`], the error carries SQLSTATE 08007 (transaction resolution unknown).
-    async fn resolve_commit(&self, db: &str, xid: i64, lost: PgError) -> Result<(), WriteFailure> {
+    async fn resolve_commit(
+        &self,
+        db: &str,
+        xid: i64,
+        lost: PgError,
+    ) -> Result<(), WriteFailure<()>> {
         log::warn(
             "PostgreSQL COMMIT lost its connection; asking the server whether it committed",
             &[
@@ -342,6 +434,7 @@ impl Pg {
                 ),
                 code: Some(SqlState::TRANSACTION_RESOLUTION_UNKNOWN.code().to_string()),
             },
+            (),
         ))
     }
 

@@ -2,8 +2,10 @@
 //! tables / sequences / routines of a schema (listed, or every one). Additive by default: it
 //! grants, and on removal revokes, only the privileges it manages, so several grant resources
 //! on one object never fight. `authoritative = true` also revokes whatever else the role holds
-//! on the same targets. Reads answer from a per-database catalog snapshot
-//! ([`crate::pg::catalog`]).
+//! on the same objects. Everything is per object: the read says which objects lack what, a
+//! revoke reaches every object still holding the privilege, objects the grantee owns are left
+//! alone, and every write re-reads the ACLs in its transaction to check that PostgreSQL did
+//! what was asked. Reads answer from a per-database catalog snapshot ([`crate::pg::catalog`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,10 +13,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio_postgres::error::SqlState;
 
-use crate::pg::catalog::{Catalog, Object, Snapshot};
+use crate::pg::catalog::{self, Catalog, OBJECTS_SQL, Object, Snapshot};
 use crate::pg::ident::quote_ident;
 use crate::pg::row::col;
-use crate::pg::{Pg, PgError};
+use crate::pg::{Pg, PgError, Script, ScriptError, Tx};
 use crate::resources::import_id::{decode_field, join_fields, join_list, split_list};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
 use crate::resources::privileges::{
@@ -105,17 +107,6 @@ impl ObjectType {
             ObjectType::Function | ObjectType::Procedure | ObjectType::Routine
         )
     }
-
-    /// `ALL … IN SCHEMA` keyword.
-    fn plural(self) -> &'static str {
-        match self {
-            ObjectType::Table => "TABLES",
-            ObjectType::Sequence => "SEQUENCES",
-            ObjectType::Function => "FUNCTIONS",
-            ObjectType::Procedure => "PROCEDURES",
-            _ => "ROUTINES",
-        }
-    }
 }
 
 /// The resource's desired or recorded state; `id` comes from [`GrantSpec::id`]. The
@@ -135,6 +126,9 @@ pub struct GrantSpec {
     with_grant_option: Maybe<bool>,
     #[serde(default)]
     authoritative: Maybe<bool>,
+    /// Computed: the objects in scope that differ from the configuration, one line each.
+    #[serde(default)]
+    drift: Maybe<Vec<String>>,
 }
 
 /// A set with an unknown element (`[var.x]` at plan time) is not known as a whole.
@@ -251,6 +245,7 @@ fn parse_import_id(id: &str) -> Result<ImportId, String> {
             privileges: Maybe::Known(privileges),
             with_grant_option: Maybe::Known(false),
             authoritative: Maybe::Known(authoritative),
+            drift: Maybe::Null,
         },
     })
 }
@@ -285,133 +280,218 @@ fn checked_import_id(id: &str) -> Result<ImportId, Diagnostics> {
     Ok(parsed)
 }
 
-// ---- reading: what the catalog says, kept to what the resource manages ----
+// ---- the catalog, per object ----
 
-/// Privileges (with grant option) the role holds on each target; None when the container
-/// (the database or the schema) is gone, which means the grant is gone too.
-fn held(snap: &Snapshot, spec: &GrantSpec) -> Option<Vec<BTreeMap<String, bool>>> {
-    let grantee = spec.grantee();
-    let one = |o: &Object| vec![o.privileges_of(grantee)];
+/// What one object in the grant's scope gives the role.
+struct Held<'a> {
+    object: &'a Object,
+    /// The role's own ACL entries: privilege -> grantable.
+    explicit: BTreeMap<String, bool>,
+    /// What PUBLIC holds (so the role does too); empty when the grantee is PUBLIC.
+    public: BTreeSet<String>,
+}
+
+impl Held<'_> {
+    fn usable(&self, p: &str) -> bool {
+        self.explicit.contains_key(p) || self.public.contains(p)
+    }
+
+    fn grantable(&self, p: &str) -> bool {
+        self.explicit.get(p) == Some(&true)
+    }
+}
+
+/// The objects a grant covers. Objects the grantee owns are left out everywhere (read, GRANT,
+/// REVOKE): an owner holds every privilege implicitly, and nobody else may grant or revoke
+/// them. `absent`: listed names with no object of the type.
+struct Scope<'a> {
+    held: Vec<Held<'a>>,
+    absent: Vec<String>,
+}
+
+fn scope<'a>(spec: &GrantSpec, candidates: impl IntoIterator<Item = &'a Object>) -> Scope<'a> {
+    let (kinds, listed, grantee) = (spec.object_type.kinds(), spec.listed(), spec.grantee());
+    let of_type: Vec<&Object> = candidates
+        .into_iter()
+        .filter(|o| kinds.is_empty() || kinds.contains(&o.sub.as_str()))
+        .filter(|o| listed.is_empty() || listed.contains(&o.name))
+        .collect();
+    let absent = listed
+        .iter()
+        .filter(|n| !of_type.iter().any(|o| &o.name == *n))
+        .cloned()
+        .collect();
+    let held = of_type
+        .into_iter()
+        .filter(|o| grantee != Some(o.owner.as_str()))
+        .map(|o| Held {
+            object: o,
+            explicit: o.privileges_of(grantee),
+            public: match grantee {
+                Some(_) => o.privileges_of(None).into_keys().collect(),
+                None => BTreeSet::new(),
+            },
+        })
+        .collect();
+    Scope { held, absent }
+}
+
+/// The scope's candidates in a snapshot; None when the database or the schema is gone (and
+/// the grant with it).
+fn in_snapshot<'a>(snap: &'a Snapshot, spec: &GrantSpec) -> Option<Vec<&'a Object>> {
+    let schema = spec.schema_name();
     match spec.object_type {
-        ObjectType::Database => snap.databases.get(&spec.database).map(one),
-        ObjectType::Schema => snap.schemas.get(spec.schema_name()).map(one),
+        ObjectType::Database => snap.databases.get(&spec.database).map(|o| vec![o]),
+        ObjectType::Schema => snap.schemas.get(schema).map(|o| vec![o]),
         ty => {
-            let schema = spec.schema_name();
             snap.schemas.get(schema)?;
             let pool = if ty.is_routine() {
-                snap.routines.get(schema)
+                &snap.routines
             } else {
-                snap.relations.get(schema)
+                &snap.relations
             };
-            let of_type: Vec<&Object> = pool
-                .into_iter()
-                .flatten()
-                .filter(|o| ty.kinds().contains(&o.sub.as_str()))
-                .collect();
-            let listed = spec.listed();
-            if listed.is_empty() {
-                return Some(of_type.iter().map(|o| o.privileges_of(grantee)).collect());
-            }
-            let mut out = Vec::new();
-            for name in listed {
-                let matching: Vec<&&Object> = of_type.iter().filter(|o| &o.name == name).collect();
-                if matching.is_empty() {
-                    // A listed object that does not exist holds nothing: drift, and the
-                    // repairing GRANT names the missing object in its error.
-                    out.push(BTreeMap::new());
-                }
-                // Every overload of a routine name counts.
-                out.extend(matching.iter().map(|o| o.privileges_of(grantee)));
-            }
-            Some(out)
+            Some(pool.get(schema).into_iter().flatten().collect())
         }
     }
 }
 
-/// The state as the database sees it. Additive: only managed privileges count, and one counts
-/// as held only where every target holds it (new objects lacking it are drift). Authoritative:
-/// anything else the role holds on a target shows up too, so the plan revokes it.
-fn observed(spec: &GrantSpec, held: &[BTreeMap<String, bool>], version: i32) -> GrantSpec {
+async fn found(
+    tx: &Tx<'_>,
+    kind: &str,
+    schema: Option<&str>,
+    name: Option<&str>,
+) -> Result<Vec<Object>, ScriptError> {
+    let rows = tx
+        .query(OBJECTS_SQL, &[&Some(kind), &schema, &name])
+        .await?;
+    let objects = catalog::objects(&rows).map_err(ScriptError::Check)?;
+    Ok(objects.into_iter().map(|(_, _, o)| o).collect())
+}
+
+/// The scope's candidates as the transaction sees them (see [`in_snapshot`]).
+async fn in_tx(tx: &Tx<'_>, spec: &GrantSpec) -> Result<Option<Vec<Object>>, ScriptError> {
+    let schema = spec.schema_name();
+    let container = match spec.object_type {
+        ObjectType::Database => found(tx, "d", None, Some(&spec.database)).await?,
+        _ => found(tx, "n", None, Some(schema)).await?,
+    };
+    Ok(match spec.object_type {
+        _ if container.is_empty() => None,
+        ObjectType::Database | ObjectType::Schema => Some(container),
+        ty => {
+            let kind = if ty.is_routine() { "f" } else { "r" };
+            Some(found(tx, kind, Some(schema), None).await?)
+        }
+    })
+}
+
+/// `app.orders`, `app.total(integer)`, or the database's or schema's name.
+fn label(spec: &GrantSpec, o: &Object) -> String {
+    match spec.object_type {
+        ObjectType::Database | ObjectType::Schema => o.name.clone(),
+        ty if ty.is_routine() => format!("{}.{}({})", spec.schema_name(), o.name, o.args),
+        _ => format!("{}.{}", spec.schema_name(), o.name),
+    }
+}
+
+fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    items
+        .into_iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The state as the catalog has it. `privileges`: the managed privileges some object holds,
+/// so that removing one revokes it wherever it is left; in `authoritative` mode also every
+/// other privilege some object holds explicitly, so the plan revokes it. They stay as written
+/// when every object holds exactly them. `drift` names each object that differs.
+fn observed(spec: &GrantSpec, scope: &Scope, version: i32) -> GrantSpec {
     let managed = spec.managed(version);
-    let on_all: BTreeSet<String> = managed
+    let (option, authoritative) = (spec.grant_option(), spec.is_authoritative());
+    let (mut somewhere, mut extra) = (BTreeSet::new(), BTreeSet::new());
+    let mut option_somewhere = false;
+    let mut drift: Vec<String> = scope
+        .absent
         .iter()
-        .filter(|p| held.iter().all(|h| h.contains_key(*p)))
-        .cloned()
+        .map(|n| {
+            let (ty, schema) = (spec.object_type.name(), spec.schema_name());
+            format!("{schema}.{n} does not exist (no {ty} of that name)")
+        })
         .collect();
-    let mut extra = BTreeSet::new();
-    let mut extra_grant_option = false;
-    if spec.is_authoritative() {
-        for h in held {
-            for (p, grantable) in h {
-                if !managed.contains(p) {
-                    extra.insert(p.clone());
-                } else if *grantable {
-                    extra_grant_option = true;
-                }
+    for h in &scope.held {
+        let mut issues = Vec::new();
+        let (has, lacks): (Vec<&String>, Vec<&String>) = managed.iter().partition(|p| h.usable(p));
+        somewhere.extend(has.iter().map(|p| p.to_string()));
+        if !lacks.is_empty() {
+            issues.push(format!("lacks {}", list(lacks)));
+        }
+        let grantable: Vec<&String> = managed.iter().filter(|p| h.grantable(p)).collect();
+        option_somewhere |= !grantable.is_empty();
+        let no_option: Vec<&String> = has.into_iter().filter(|p| !h.grantable(p)).collect();
+        if option && !no_option.is_empty() {
+            issues.push(format!("lacks the grant option on {}", list(no_option)));
+        }
+        if authoritative {
+            let others: Vec<&String> = h
+                .explicit
+                .keys()
+                .filter(|p| !managed.contains(*p))
+                .collect();
+            extra.extend(others.iter().map(|p| p.to_string()));
+            if !others.is_empty() {
+                issues.push(format!("also holds {}", list(others)));
+            }
+            if !option && !grantable.is_empty() {
+                issues.push(format!(
+                    "also holds the grant option on {}",
+                    list(grantable)
+                ));
             }
         }
+        if !issues.is_empty() {
+            drift.push(format!("{} {}", label(spec, h.object), issues.join("; ")));
+        }
     }
-    let privileges = if on_all == managed && extra.is_empty() {
-        spec.privileges().clone() // keeps `ALL` as written
-    } else {
-        on_all.union(&extra).cloned().collect()
-    };
-    let with_grant_option = if spec.grant_option() {
-        let managed_held = |h: &BTreeMap<String, bool>| {
-            h.iter()
-                .filter(|(p, _)| managed.contains(*p))
-                .all(|(_, g)| *g)
-        };
-        held.iter().all(managed_held)
-    } else {
-        extra_grant_option
-    };
+    let unchanged = scope.held.is_empty() || (somewhere == managed && extra.is_empty());
     GrantSpec {
-        privileges: Maybe::Known(privileges),
-        with_grant_option: Maybe::Known(with_grant_option),
-        authoritative: Maybe::Known(spec.is_authoritative()),
+        privileges: Maybe::Known(if unchanged {
+            spec.privileges().clone() // keeps `ALL` as written
+        } else {
+            somewhere.union(&extra).cloned().collect()
+        }),
+        with_grant_option: Maybe::Known(match () {
+            _ if scope.held.is_empty() => option,
+            _ => (option || authoritative) && option_somewhere,
+        }),
+        authoritative: Maybe::Known(authoritative),
+        drift: Maybe::Known(drift),
         ..spec.clone()
     }
 }
 
 // ---- writing ----
 
-/// `DATABASE "d"`, `ALL TABLES IN SCHEMA "s"`, `TABLE "s"."a", "s"."b"`,
-/// `ROUTINE "s"."f"(integer, text)`. `signatures` are the listed routines' overloads.
-fn target_sql(spec: &GrantSpec, signatures: &[(String, String)]) -> String {
-    let schema = spec.schema_name();
-    let listed = spec.listed();
+/// `DATABASE "d"`, `SCHEMA "s"`, `TABLE "s"."a", "s"."b"`, `SEQUENCE …` or
+/// `ROUTINE "s"."f"(integer, text)`: every object named, so nothing outside the scope (the
+/// grantee's own objects) is touched.
+fn target_sql(spec: &GrantSpec, objects: &[&Object]) -> String {
+    let schema = quote_ident(spec.schema_name());
+    let names = |name: &dyn Fn(&Object) -> String| {
+        let names: Vec<String> = objects.iter().map(|o| name(o)).collect();
+        names.join(", ")
+    };
+    let qualified = |o: &Object| format!("{schema}.{}", quote_ident(&o.name));
     match spec.object_type {
-        ObjectType::Database => format!("DATABASE {}", quote_ident(&spec.database)),
-        ObjectType::Schema => format!("SCHEMA {}", quote_ident(schema)),
-        ty if listed.is_empty() => {
-            format!("ALL {} IN SCHEMA {}", ty.plural(), quote_ident(schema))
-        }
-        ty if ty.is_routine() => format!(
-            // ROUTINE names functions, aggregates and procedures alike.
+        ObjectType::Database => format!("DATABASE {}", names(&|o| quote_ident(&o.name))),
+        ObjectType::Schema => format!("SCHEMA {}", names(&|o| quote_ident(&o.name))),
+        ObjectType::Table => format!("TABLE {}", names(&qualified)),
+        ObjectType::Sequence => format!("SEQUENCE {}", names(&qualified)),
+        // ROUTINE names functions, aggregates and procedures alike; the argument types are
+        // PostgreSQL's own rendering (format_type quotes what needs it).
+        _ => format!(
             "ROUTINE {}",
-            signatures
-                .iter()
-                .map(|(name, args)| format!(
-                    "{}.{}({args})",
-                    quote_ident(schema),
-                    quote_ident(name)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        ty => format!(
-            "{} {}",
-            if ty == ObjectType::Sequence {
-                "SEQUENCE"
-            } else {
-                "TABLE"
-            },
-            listed
-                .iter()
-                .map(|o| format!("{}.{}", quote_ident(schema), quote_ident(o)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            names(&|o| format!("{}({})", qualified(o), o.args))
         ),
     }
 }
@@ -481,66 +561,241 @@ fn delete_sql(spec: &GrantSpec, target: &str) -> Vec<String> {
     p.map(revoke).into_iter().collect()
 }
 
-const SIGNATURES: &str = "SELECT p.proname::text, oidvectortypes(p.proargtypes) \
-     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-     WHERE n.nspname = $1 AND p.proname = ANY($2) AND p.prokind::text = ANY($3) \
-     ORDER BY 1, 2";
-
-/// The overloads of the listed routine names that exist.
-async fn overloads(pg: &Pg, spec: &GrantSpec) -> Result<Vec<(String, String)>, PgError> {
-    let kinds: Vec<String> = spec
-        .object_type
-        .kinds()
-        .iter()
-        .map(|k| k.to_string())
-        .collect();
-    let rows = pg
-        .query(
-            Some(&spec.database),
-            SIGNATURES,
-            &[&spec.schema_name(), &spec.listed(), &kinds],
-        )
-        .await?;
-    rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
+#[derive(Clone, Copy)]
+enum Change<'a> {
+    Create(&'a GrantSpec),
+    Update(&'a GrantSpec, &'a GrantSpec),
+    Delete(&'a GrantSpec),
 }
 
-/// Every overload of the listed routine names; an error names any that does not exist.
-async fn signatures(pg: &Pg, spec: &GrantSpec) -> Result<Vec<(String, String)>, PgError> {
-    let ty = spec.object_type;
-    if !ty.is_routine() || spec.listed().is_empty() {
-        return Ok(Vec::new());
-    }
-    let out = overloads(pg, spec).await?;
-    if let Some(missing) = spec
-        .listed()
-        .iter()
-        .find(|n| !out.iter().any(|(o, _)| o == *n))
-    {
-        return Err(PgError {
-            message: format!(
-                "no {} named {:?} in schema {:?}",
-                ty.name(),
-                missing,
-                spec.schema_name()
-            ),
-            code: Some(SqlState::UNDEFINED_FUNCTION.code().to_string()),
-        });
-    }
-    Ok(out)
+/// What the statements must leave on every object in scope: `want` held explicitly
+/// (grantable when `option`), `gone` not held explicitly, `gone_option` not grantable.
+#[derive(Debug, Default, PartialEq)]
+struct Expect {
+    want: BTreeSet<String>,
+    option: bool,
+    gone: BTreeSet<String>,
+    gone_option: BTreeSet<String>,
 }
 
-/// The grant's object or role is gone: nothing left to revoke.
-fn target_missing(e: &PgError) -> bool {
-    e.database_missing()
-        || [
-            SqlState::UNDEFINED_TABLE,
-            SqlState::UNDEFINED_FUNCTION,
-            SqlState::INVALID_SCHEMA_NAME,
-            SqlState::UNDEFINED_OBJECT,
+impl Change<'_> {
+    fn spec(&self) -> &GrantSpec {
+        match *self {
+            Change::Create(s) | Change::Update(_, s) | Change::Delete(s) => s,
+        }
+    }
+
+    fn sql(&self, target: &str, version: i32) -> Vec<String> {
+        match *self {
+            Change::Create(to) => create_sql(to, target),
+            Change::Update(prior, to) => update_sql(prior, to, target, version),
+            Change::Delete(prior) => delete_sql(prior, target),
+        }
+    }
+
+    fn expect(&self, version: i32) -> Expect {
+        let spec = self.spec();
+        let all: BTreeSet<String> = (spec.object_type.kind().all(major(version)).into_iter())
+            .map(str::to_string)
+            .collect();
+        let managed = spec.managed(version);
+        let others = || all.difference(&managed).cloned().collect();
+        match *self {
+            Change::Delete(_) if spec.is_authoritative() => Expect {
+                gone: all,
+                ..Expect::default()
+            },
+            Change::Delete(_) => Expect {
+                gone: managed,
+                ..Expect::default()
+            },
+            _ => Expect {
+                gone: match *self {
+                    _ if spec.is_authoritative() => others(),
+                    Change::Update(prior, _) => prior.managed(version),
+                    _ => BTreeSet::new(),
+                }
+                .difference(&managed)
+                .cloned()
+                .collect(),
+                gone_option: match *self {
+                    _ if spec.grant_option() => BTreeSet::new(),
+                    Change::Update(prior, _) if prior.grant_option() => managed.clone(),
+                    _ if spec.is_authoritative() => managed.clone(),
+                    _ => BTreeSet::new(),
+                },
+                option: spec.grant_option(),
+                want: managed,
+            },
+        }
+    }
+}
+
+/// One write of a grant, inside its transaction: read the scope, run the statements on the
+/// objects it names, read the ACLs again and check that PostgreSQL did what was asked (it
+/// turns a GRANT or REVOKE it may not do into a warning and a no-op). Output: warnings.
+struct Write<'a> {
+    change: Change<'a>,
+    version: i32,
+}
+
+/// What the check of one object found.
+struct Finding<'a> {
+    object: &'a Object,
+    /// Privileges PostgreSQL did not grant, and those the role has only through PUBLIC.
+    not_granted: Vec<&'a String>,
+    through_public: Vec<&'a String>,
+    /// Privileges (or grant options) still held after the REVOKE, and who granted them.
+    left: Vec<&'a String>,
+    grantors: BTreeSet<String>,
+}
+
+fn check<'a>(expect: &'a Expect, scope: &Scope<'a>, grantee: Option<&str>) -> Vec<Finding<'a>> {
+    let mut out = Vec::new();
+    for h in &scope.held {
+        let missing =
+            |p: &&String| !h.explicit.contains_key(*p) || expect.option && !h.grantable(p);
+        let (through_public, not_granted): (Vec<&String>, Vec<&String>) = (expect.want.iter())
+            .filter(missing)
+            .partition(|p| !expect.option && h.public.contains(*p));
+        let left: Vec<&String> = (expect.gone.iter())
+            .filter(|p| h.explicit.contains_key(*p))
+            .chain(expect.gone_option.iter().filter(|p| h.grantable(p)))
+            .collect();
+        let grantors = (h.object.acl.iter())
+            .filter(|e| e.grantee.as_deref() == grantee && left.contains(&&e.privilege))
+            .map(|e| e.grantor.clone())
+            .collect();
+        if !(not_granted.is_empty() && through_public.is_empty() && left.is_empty()) {
+            out.push(Finding {
+                object: h.object,
+                not_granted,
+                through_public,
+                left,
+                grantors,
+            });
+        }
+    }
+    out
+}
+
+impl Write<'_> {
+    /// The findings in words: errors (nothing is committed) and warnings.
+    fn explain(&self, findings: &[Finding], admin: &str) -> (Vec<String>, Vec<String>) {
+        let spec = self.change.spec();
+        let (grantee, role) = (spec.grantee_sql(), &spec.role);
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        for f in findings {
+            let (what, owner) = (label(spec, f.object), &f.object.owner);
+            let target = target_sql(spec, &[f.object]);
+            let admin_q = quote_ident(admin);
+            if !f.not_granted.is_empty() {
+                let p = list(f.not_granted.iter().copied());
+                errors.push(format!(
+                    "{what}: PostgreSQL granted nothing of {p} to {role:?}: the provider's login \
+                     {admin:?} does not hold {p} there WITH GRANT OPTION (it is not the owner \
+                     {owner:?} nor a member of it). As {owner:?} (or a superuser) run\n  GRANT \
+                     {p} ON {target} TO {admin_q} WITH GRANT OPTION;\nthen apply again."
+                ));
+            }
+            if !f.through_public.is_empty() {
+                let p = list(f.through_public.iter().copied());
+                warnings.push(format!(
+                    "{what}: {role:?} holds {p} only through PUBLIC. PostgreSQL granted nothing \
+                     explicitly, because the provider's login {admin:?} lacks the grant option \
+                     there; the role keeps {p} as long as PUBLIC does. To grant it explicitly, \
+                     as {owner:?} run GRANT {p} ON {target} TO {admin_q} WITH GRANT OPTION; and \
+                     apply again."
+                ));
+            }
+            if !f.left.is_empty() {
+                let p = list(f.left.iter().copied());
+                let by = list(&f.grantors);
+                errors.push(format!(
+                    "{what}: {role:?} still holds {p} after the REVOKE: granted by {by}, and \
+                     PostgreSQL revokes only grants made by the provider's login {admin:?} (or \
+                     by a role it is a member of). As {by} run\n  REVOKE {p} ON {target} FROM \
+                     {grantee};\nthen apply again."
+                ));
+            }
+        }
+        (errors, warnings)
+    }
+}
+
+#[async_trait]
+impl Script for Write<'_> {
+    type Output = Vec<String>;
+
+    async fn run(&self, tx: &Tx<'_>) -> Result<Vec<String>, ScriptError> {
+        let spec = self.change.spec();
+        let deleting = matches!(self.change, Change::Delete(_));
+        let Some(before) = in_tx(tx, spec).await? else {
+            return match deleting {
+                true => Ok(Vec::new()),
+                false => Err(ScriptError::Check(container_missing(spec))),
+            };
+        };
+        let before = scope(spec, &before);
+        if !deleting && let Some(n) = before.absent.first() {
+            let (ty, schema) = (spec.object_type.name(), spec.schema_name());
+            return Err(ScriptError::Check(PgError {
+                message: format!("no {ty} named {n:?} in schema {schema:?}"),
+                code: Some(match spec.object_type.is_routine() {
+                    true => SqlState::UNDEFINED_FUNCTION.code().to_string(),
+                    false => SqlState::UNDEFINED_TABLE.code().to_string(),
+                }),
+            }));
+        }
+        let objects: Vec<&Object> = before.held.iter().map(|h| h.object).collect();
+        if objects.is_empty() {
+            return Ok(Vec::new());
+        }
+        for sql in self.change.sql(&target_sql(spec, &objects), self.version) {
+            tx.execute(&sql).await?;
+        }
+        let after = in_tx(tx, spec).await?.unwrap_or_default();
+        let expect = self.change.expect(self.version);
+        let findings = check(&expect, &scope(spec, &after), spec.grantee());
+        if findings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let admin = tx.query("SELECT current_user::text", &[]).await?;
+        let admin: String = match admin.first() {
+            Some(r) => col(r, 0).map_err(ScriptError::Check)?,
+            None => String::new(),
+        };
+        let (errors, warnings) = self.explain(&findings, &admin);
+        match errors.is_empty() {
+            true => Ok(warnings),
+            false => Err(ScriptError::Check(PgError {
+                message: format!("nothing was changed:\n{}", errors.join("\n")),
+                code: None,
+            })),
+        }
+    }
+}
+
+fn container_missing(spec: &GrantSpec) -> PgError {
+    let (message, code) = match spec.object_type {
+        ObjectType::Database => (
+            format!("database {:?} does not exist", spec.database),
             SqlState::UNDEFINED_DATABASE,
-        ]
-        .iter()
-        .any(|s| e.is(s))
+        ),
+        _ => (
+            format!(
+                "schema {:?} does not exist in database {:?}",
+                spec.schema_name(),
+                spec.database
+            ),
+            SqlState::INVALID_SCHEMA_NAME,
+        ),
+    };
+    PgError {
+        message,
+        code: Some(code.code().to_string()),
+    }
 }
 
 fn write_error(action: &str, spec: &GrantSpec, e: &PgError) -> Diagnostics {
@@ -691,75 +946,20 @@ fn check_across(config: &Value) -> Diagnostics {
 // ---- the resource ----
 
 impl PostgresGrant {
-    /// Runs `sql` in the grant's database and forgets the database's snapshot.
-    async fn write(&self, pg: &Pg, database: &str, sql: &[String]) -> Result<(), PgError> {
-        if sql.is_empty() {
-            return Ok(());
-        }
-        let res = pg.write(Some(database), sql).await;
+    /// Runs a change in the grant's database (warnings go to `op`) and forgets the database's
+    /// snapshot.
+    async fn write(&self, op: &mut Op<'_, Pg>, change: Change<'_>) -> Result<(), PgError> {
+        let database = &change.spec().database;
+        let version = self.catalog.server_version(op.db, database).await?;
+        let res = op.db.run(Some(database), &Write { change, version }).await;
         self.catalog.invalidate(database);
-        res
-    }
-
-    async fn apply(
-        &self,
-        pg: &Pg,
-        prior: Option<&GrantSpec>,
-        spec: &GrantSpec,
-    ) -> Result<(), Diagnostics> {
-        let action = if prior.is_some() { "update" } else { "grant" };
-        let fail = |e: &PgError| write_error(action, spec, e);
-        let sigs = signatures(pg, spec).await.map_err(|e| fail(&e))?;
-        let target = target_sql(spec, &sigs);
-        let sql = match prior {
-            None => create_sql(spec, &target),
-            Some(prior) => {
-                let version = self
-                    .catalog
-                    .server_version(pg, &spec.database)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                update_sql(prior, spec, &target, version)
-            }
-        };
-        self.write(pg, &spec.database, &sql)
-            .await
-            .map_err(|e| fail(&e))
-    }
-
-    /// Destroy after a REVOKE failed on a missing object: revoke on the listed objects that
-    /// still exist; nothing left means nothing to do.
-    async fn delete_remaining(&self, pg: &Pg, spec: &GrantSpec) -> Result<(), Diagnostics> {
-        let fail = |e: &PgError| write_error("revoke", spec, e);
-        let snap = match self.catalog.snapshot(pg, &spec.database).await {
-            Ok(s) => s,
-            Err(e) if e.database_missing() => return Ok(()),
-            Err(e) => return Err(fail(&e)),
-        };
-        if held(&snap, spec).is_none() || spec.listed().is_empty() || spec.object_type.is_routine()
-        {
-            return Ok(());
+        for w in res? {
+            op.warnings.warning(
+                "PostgreSQL granted less than asked; the role has it anyway",
+                w,
+            );
         }
-        let relations = snap.relations.get(spec.schema_name());
-        let kinds = spec.object_type.kinds();
-        let exists = |n: &&String| {
-            let mut pool = relations.into_iter().flatten();
-            pool.any(|o| &o.name == *n && kinds.contains(&o.sub.as_str()))
-        };
-        let existing: Vec<String> = spec.listed().iter().filter(exists).cloned().collect();
-        if existing.is_empty() {
-            return Ok(());
-        }
-        let narrowed = GrantSpec {
-            objects: Some(existing),
-            ..spec.clone()
-        };
-        let sql = delete_sql(&narrowed, &target_sql(&narrowed, &[]));
-        match self.write(pg, &spec.database, &sql).await {
-            // UNDEFINED_OBJECT: the role itself is gone, and its privileges with it.
-            Err(e) if !e.is(&SqlState::UNDEFINED_OBJECT) => Err(fail(&e)),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 }
 
@@ -770,13 +970,74 @@ impl ManagedResource for PostgresGrant {
     const TYPE_NAME: &'static str = "rdsiam_postgres_grant";
     const PLAN_NEEDS_DB: bool = true;
 
+    fn refine_plan(planned: &mut GrantSpec) {
+        // After an apply nothing differs: drift plans as empty, so a drifted object shows.
+        planned.drift = Maybe::Known(Vec::new());
+    }
+
+    /// What the server makes of the plan: privileges it lacks (an error), a database, schema
+    /// or listed object that does not exist (yet), and what `authoritative` will revoke.
     async fn check_plan(
         &self,
         op: &mut Op<'_, Pg>,
         planned: &GrantSpec,
     ) -> Result<(), Diagnostics> {
         let privileges: Vec<&String> = planned.privileges().iter().collect();
-        check_server_has(op.db, planned.object_type.kind(), &privileges).await
+        check_server_has(op.db, planned.object_type.kind(), &privileges).await?;
+        let snap = self.catalog.snapshot(op.db, &planned.database).await;
+        let missing = match &snap {
+            Err(e) if e.database_missing() => Some(container_missing(&GrantSpec {
+                object_type: ObjectType::Database,
+                ..planned.clone()
+            })),
+            Ok(snap) => match in_snapshot(snap, planned) {
+                None => Some(container_missing(planned)),
+                Some(_) => None,
+            },
+            Err(_) => None, // the apply reports it
+        };
+        if let Some(e) = missing {
+            op.warnings.warning(
+                "Grant target does not exist",
+                format!("{e}: the apply fails unless it exists by then."),
+            );
+        }
+        if let Ok(snap) = &snap
+            && let Some(candidates) = in_snapshot(snap, planned)
+        {
+            let now = observed(planned, &scope(planned, candidates), snap.version);
+            let drift = now.drift.known().cloned().unwrap_or_default();
+            let absent: Vec<&String> = drift
+                .iter()
+                .filter(|d| d.contains("does not exist"))
+                .collect();
+            if !absent.is_empty() {
+                op.warnings.warning(
+                    "Grant target does not exist",
+                    format!(
+                        "{}: the apply fails unless it exists by then.",
+                        list(absent)
+                    ),
+                );
+            }
+            let revoked: Vec<&String> = drift.iter().filter(|d| d.contains("also holds")).collect();
+            if planned.is_authoritative() && !revoked.is_empty() {
+                op.warnings.warning(
+                    "authoritative = true revokes privileges not in the configuration",
+                    format!(
+                        "This apply revokes from {:?} what these objects give it beyond the \
+                         configuration: {}.",
+                        planned.role,
+                        revoked
+                            .iter()
+                            .map(|d| d.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 
     fn schema() -> Schema {
@@ -785,12 +1046,17 @@ impl ManagedResource for PostgresGrant {
                 "Privileges of one role on a database, a schema, or tables / sequences / \
                  functions / procedures / routines of a schema. **Additive** by default: grants, \
                  and on removal or destroy revokes, only the privileges listed here, so several \
-                 grant resources on one object never fight; drift is reported only for those \
-                 privileges. With `objects` omitted the grant covers every object of the type \
-                 in the schema (`GRANT … ON ALL TABLES IN SCHEMA`), and an object that lacks a \
-                 privilege — including one created later — shows as drift, repaired by the \
-                 next apply (use `rdsiam_postgres_default_privileges` for future objects). An \
-                 owner's implicit privileges count as held.\n\nImport ID: \
+                 grant resources on one object never fight. With `objects` omitted the grant \
+                 covers every object of the type in the schema, one by one: an object that lacks \
+                 a privilege — including one created later — shows in `drift` and is repaired \
+                 by the next apply (use `rdsiam_postgres_default_privileges` for future \
+                 objects), and a revoke reaches every object that still holds the privilege. \
+                 Objects the grantee owns are left out (an owner holds every privilege \
+                 implicitly). A privilege the role holds through PUBLIC counts as held. Every \
+                 apply re-reads the ACLs: a GRANT or REVOKE PostgreSQL only warned about (the \
+                 provider's login lacks the grant option, or another role granted the \
+                 privilege) fails naming the object and the statement that fixes it; nothing is \
+                 changed then.\n\nImport ID: \
                  `role|database|object_type|schema|objects[|privileges[|options]]`, lists \
                  comma-separated, `%`, `|` and `,` percent-encoded; options: `authoritative`.",
             )
@@ -837,6 +1103,11 @@ impl ManagedResource for PostgresGrant {
                     .description("Grant WITH GRANT OPTION (default `false`). Changed in place."),
             )
             .attr(
+                Attribute::list_of("drift", Type::String)
+                    .computed()
+                    .description("Objects in scope that differ from the configuration, one line each (`app.orders lacks INSERT`, `app.t also holds DELETE` when authoritative); empty after every apply."),
+            )
+            .attr(
                 flag("authoritative")
                     .description("Also revoke every other privilege the role holds on the same targets, now and on destroy (default `false`). Only one resource per role and target should be authoritative. Changed in place."),
             ),
@@ -868,12 +1139,15 @@ impl ManagedResource for PostgresGrant {
                 .into());
             }
         };
-        Ok(held(&snap, &recorded).map(|h| observed(&recorded, &h, snap.version)))
+        let candidates = in_snapshot(&snap, &recorded);
+        Ok(candidates.map(|c| observed(&recorded, &scope(&recorded, c), snap.version)))
     }
 
     async fn create(&self, op: &mut Op<'_, Pg>, spec: GrantSpec) -> Result<GrantSpec, CreateError> {
         // GRANT is idempotent: a failed create leaves no state and the next apply repeats it.
-        self.apply(op.db, None, &spec).await?;
+        let change = Change::Create(&spec);
+        let done = self.write(op, change).await;
+        done.map_err(|e| write_error("grant", &spec, &e))?;
         Ok(spec)
     }
 
@@ -883,32 +1157,16 @@ impl ManagedResource for PostgresGrant {
         prior: GrantSpec,
         spec: GrantSpec,
     ) -> Result<GrantSpec, Diagnostics> {
-        self.apply(op.db, Some(&prior), &spec).await?;
+        let done = self.write(op, Change::Update(&prior, &spec)).await;
+        done.map_err(|e| write_error("update", &spec, &e))?;
         Ok(spec)
     }
 
     async fn delete(&self, op: &mut Op<'_, Pg>, spec: GrantSpec) -> Result<(), Diagnostics> {
-        let pg = op.db;
-        let fail = |e: &PgError| write_error("revoke", &spec, e);
-        let sigs = match signatures(pg, &spec).await {
-            Ok(s) => s,
-            // Some listed routines are gone: revoke on those that remain.
-            Err(e) if target_missing(&e) => match overloads(pg, &spec).await {
-                Ok(s) if s.is_empty() => return Ok(()),
-                Ok(s) => s,
-                Err(e) if target_missing(&e) => return Ok(()),
-                Err(e) => return Err(fail(&e)),
-            },
-            Err(e) => return Err(fail(&e)),
-        };
-        let target = target_sql(&spec, &sigs);
-        match self
-            .write(pg, &spec.database, &delete_sql(&spec, &target))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if target_missing(&e) => self.delete_remaining(pg, &spec).await,
-            Err(e) => Err(fail(&e)),
+        match self.write(op, Change::Delete(&spec)).await {
+            // The database or the role is gone, and its privileges with it.
+            Err(e) if e.database_missing() || e.is(&SqlState::UNDEFINED_OBJECT) => Ok(()),
+            done => done.map_err(|e| write_error("revoke", &spec, &e)),
         }
     }
 
@@ -929,42 +1187,38 @@ impl ManagedResource for PostgresGrant {
             .snapshot(op.db, &spec.database)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        let Some(h) = held(&snap, &spec) else {
-            let (what, name) = match spec.object_type {
-                ObjectType::Database => ("database", spec.database.as_str()),
-                _ => ("schema", spec.schema_name()),
-            };
-            return Err(fail(format!("The {what} {name:?} does not exist.")));
+        let Some(candidates) = in_snapshot(&snap, &spec) else {
+            return Err(fail(format!("{}.", container_missing(&spec))));
+        };
+        let found = scope(&spec, candidates);
+        let on_all = |p: &str, option: bool| {
+            let holds = |h: &Held| h.explicit.get(p).is_some_and(|g| *g || !option);
+            !found.held.is_empty() && found.held.iter().all(holds)
         };
         if !privileges_given {
-            // What every target holds, as explicit names.
+            // What every object holds explicitly.
             let all = spec.object_type.kind().all(major(snap.version));
-            let held_on_all: BTreeSet<String> = all
-                .into_iter()
-                .filter(|p| h.iter().all(|x| x.contains_key(*p)))
+            let held: BTreeSet<String> = (all.into_iter().filter(|p| on_all(p, false)))
                 .map(str::to_string)
                 .collect();
-            if held_on_all.is_empty() {
+            if held.is_empty() {
                 return Err(fail(format!(
-                    "{:?} holds no privilege on every target of {id:?}.",
+                    "{:?} holds no privilege on every object of {id:?}.",
                     spec.role
                 )));
             }
-            spec.privileges = Maybe::Known(held_on_all);
+            spec.privileges = Maybe::Known(held);
         }
         let managed = spec.managed(snap.version);
-        spec.with_grant_option = Maybe::Known(
-            !h.is_empty()
-                && h.iter()
-                    .all(|x| managed.iter().all(|p| x.get(p) == Some(&true))),
-        );
-        Ok(vec![observed(&spec, &h, snap.version)])
+        spec.with_grant_option = Maybe::Known(managed.iter().all(|p| on_all(p, true)));
+        Ok(vec![observed(&spec, &found, snap.version)])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pg::catalog::AclEntry;
     use crate::resources::privileges::test_support::{config, paths, set};
 
     const ROLE: &str = "\"mario.rossi@example.com\"";
@@ -979,12 +1233,29 @@ mod tests {
             privileges: Maybe::Known(set(privileges)),
             with_grant_option: Maybe::Known(false),
             authoritative: Maybe::Known(false),
+            drift: Maybe::Null,
         }
     }
 
-    fn held_map(items: &[(&str, bool)]) -> BTreeMap<String, bool> {
-        items.iter().map(|(p, g)| (p.to_string(), *g)).collect()
+    /// An object owned by `owner` whose ACL gives `(grantee, privilege, grantable)`, granted
+    /// by the admin; grantee None = PUBLIC.
+    fn obj(name: &str, owner: &str, acl: &[(Option<&str>, &str, bool)]) -> Object {
+        let acl = acl.iter().map(|(g, p, o)| AclEntry {
+            grantee: g.map(str::to_string),
+            grantor: "admin".into(),
+            privilege: p.to_string(),
+            grantable: *o,
+        });
+        Object {
+            name: name.into(),
+            owner: owner.into(),
+            sub: "r".into(),
+            acl: acl.collect(),
+            ..Object::default()
+        }
     }
+
+    const ME: Option<&str> = Some("mario.rossi@example.com");
 
     fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
         r.unwrap_or_else(|e| panic!("{e}"))
@@ -1064,25 +1335,24 @@ mod tests {
     }
 
     #[test]
-    fn sql_is_quoted() {
+    fn sql_is_quoted_and_names_every_object() {
         let mut s = spec(ObjectType::Table, &["SELECT", "INSERT"]);
         s.role = "a\"b".into();
-        let t = target_sql(&s, &[]);
-        assert_eq!(t, "ALL TABLES IN SCHEMA \"public\"");
-        let want = "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"public\" TO \"a\"\"b\"";
-        assert_eq!(create_sql(&s, &t), vec![want]);
-        s.objects = Some(vec!["T1".into(), "x\"; DROP TABLE y; --".into()]);
+        let objects = [obj("T1", "o", &[]), obj("x\"; DROP TABLE y; --", "o", &[])];
+        let t = target_sql(&s, &objects.iter().collect::<Vec<_>>());
         let want = "TABLE \"public\".\"T1\", \"public\".\"x\"\"; DROP TABLE y; --\"";
-        assert_eq!(target_sql(&s, &[]), want);
-        let mut f = spec(ObjectType::Function, &["EXECUTE"]);
-        f.objects = Some(vec!["f".into()]);
-        let sigs = [("f", "integer, text"), ("f", "")].map(|(n, a)| (n.to_string(), a.to_string()));
+        assert_eq!(t, want);
+        let grant = format!("GRANT SELECT, INSERT ON {want} TO \"a\"\"b\"");
+        assert_eq!(create_sql(&s, &t), vec![grant]);
+        let f = spec(ObjectType::Function, &["EXECUTE"]);
+        let mut overloads = [obj("f", "o", &[]), obj("f", "o", &[])];
+        overloads[0].args = "integer, text".into();
         let want = "ROUTINE \"public\".\"f\"(integer, text), \"public\".\"f\"()";
-        assert_eq!(target_sql(&f, &sigs), want);
+        assert_eq!(target_sql(&f, &overloads.iter().collect::<Vec<_>>()), want);
         let mut d = spec(ObjectType::Database, &["CONNECT"]);
         d.role = PUBLIC.into();
         d.with_grant_option = Maybe::Known(true);
-        let t = target_sql(&d, &[]);
+        let t = target_sql(&d, &[&obj("myapp", "o", &[])]);
         let want = "GRANT CONNECT ON DATABASE \"myapp\" TO PUBLIC WITH GRANT OPTION";
         assert_eq!(create_sql(&d, &t), vec![want]);
         d.authoritative = Maybe::Known(true);
@@ -1121,39 +1391,83 @@ mod tests {
     }
 
     #[test]
-    fn read_is_additive_and_compares_all_as_its_expansion() {
-        let s = spec(ObjectType::Table, &["SELECT"]);
-        let rich = held_map(&[("SELECT", false), ("DELETE", false)]);
-        // Unmanaged DELETE is not drift.
-        assert_eq!(observed(&s, std::slice::from_ref(&rich), 170_000), s);
-        // One table lacks SELECT: drift.
-        let o = observed(&s, &[rich.clone(), held_map(&[])], 170_000);
-        assert!(o.privileges().is_empty());
-        // No tables at all: nothing lacks anything.
-        assert_eq!(observed(&s, &[], 170_000), s);
-        // Authoritative: the extra privilege shows, so the plan revokes it.
+    fn read_is_per_object_and_additive() {
+        let s = spec(ObjectType::Table, &["SELECT", "INSERT"]);
+        let read =
+            |s: &GrantSpec, objects: &[Object], version| observed(s, &scope(s, objects), version);
+        let full = obj("a", "o", &[(ME, "SELECT", false), (ME, "INSERT", false)]);
+        let rich = obj(
+            "b",
+            "o",
+            &[
+                (ME, "SELECT", false),
+                (ME, "INSERT", false),
+                (ME, "DELETE", false),
+            ],
+        );
+        // Unmanaged DELETE is not drift; no objects at all: nothing lacks anything.
+        let o = read(&s, &[full.clone(), rich.clone()], 170_000);
+        assert_eq!(
+            (o.privileges(), o.drift.known()),
+            (s.privileges(), Some(&vec![]))
+        );
+        assert_eq!(read(&s, &[], 170_000).privileges(), s.privileges());
+        // A later table lacks both: the state keeps them (the others hold them, a removal must
+        // revoke there) and drift names the table.
+        let later = obj("later", "o", &[]);
+        let o = read(&s, &[full.clone(), later.clone()], 170_000);
+        assert_eq!(o.privileges(), s.privileges());
+        assert_eq!(
+            o.drift.known(),
+            Some(&vec!["public.later lacks INSERT, SELECT".to_string()])
+        );
+        // One held nowhere drops out; the grantee's own table and PUBLIC's privileges count.
+        let some = obj("s", "o", &[(ME, "SELECT", false)]);
+        let mine = obj("mine", "mario.rossi@example.com", &[]);
+        let public = obj("p", "o", &[(None, "INSERT", false), (ME, "SELECT", false)]);
+        let o = read(&s, &[some.clone(), mine], 170_000);
+        assert_eq!(o.privileges(), &set(&["SELECT"]));
+        assert_eq!(o.drift.known().map(Vec::len), Some(1));
+        let o = read(&s, &[public], 170_000);
+        assert_eq!(
+            (o.privileges(), o.drift.known()),
+            (s.privileges(), Some(&vec![]))
+        );
+        // Authoritative: the extra privilege and grant option show, so the plan revokes them.
         let mut a = s.clone();
         a.authoritative = Maybe::Known(true);
-        let o = observed(&a, &[rich], 170_000);
-        assert_eq!(o.privileges(), &set(&["DELETE", "SELECT"]));
+        let granting = obj("g", "o", &[(ME, "SELECT", true), (ME, "INSERT", false)]);
+        let o = read(&a, &[rich, granting], 170_000);
+        assert_eq!(o.privileges(), &set(&["DELETE", "INSERT", "SELECT"]));
+        assert!(o.grant_option());
+        let drift = o.drift.known().cloned().unwrap_or_default().join("; ");
+        assert!(drift.contains("public.b also holds DELETE"), "{drift}");
+        assert!(
+            drift.contains("public.g also holds the grant option on SELECT"),
+            "{drift}"
+        );
         // ALL: on 15 MAINTAIN is not part of it, on 17 it is.
         let all = spec(ObjectType::Table, &["ALL"]);
-        let h: BTreeMap<String, bool> = Kind::Table
+        let acl: Vec<(Option<&str>, &str, bool)> = Kind::Table
             .all(15)
             .into_iter()
-            .map(|p| (p.to_string(), false))
+            .map(|p| (ME, p, false))
             .collect();
-        assert_eq!(observed(&all, std::slice::from_ref(&h), 150_000), all);
-        let o = observed(&all, &[h], 170_000);
+        let held = obj("t", "o", &acl);
+        assert_eq!(
+            read(&all, std::slice::from_ref(&held), 150_000).privileges(),
+            all.privileges()
+        );
+        let o = read(&all, &[held], 170_000);
         assert!(!o.privileges().contains("ALL") && !o.privileges().contains("MAINTAIN"));
-        // Grant option: reported lost when one target lacks it.
+        // Grant option: kept while some object has it (a change to false must revoke it).
         let mut g = s.clone();
         g.with_grant_option = Maybe::Known(true);
-        let h = [
-            held_map(&[("SELECT", true)]),
-            held_map(&[("SELECT", false)]),
-        ];
-        assert!(!observed(&g, &h, 170_000).grant_option());
+        let o = read(&g, &[granting_all(), full], 170_000);
+        assert!(o.grant_option());
+        assert!(
+            format!("{:?}", o.drift).contains("public.a lacks the grant option on INSERT, SELECT")
+        );
         // A state that drifted to no privileges still passes the state checks.
         let schema = PostgresGrant::schema();
         let drifted = ok(to_value(
@@ -1161,6 +1475,71 @@ mod tests {
             &schema.implied_type(),
         ));
         assert!(schema.validate(&drifted).is_empty());
+    }
+
+    fn granting_all() -> Object {
+        obj("all", "o", &[(ME, "SELECT", true), (ME, "INSERT", true)])
+    }
+
+    #[test]
+    fn writes_are_checked_per_object() {
+        let s = spec(ObjectType::Table, &["SELECT", "INSERT"]);
+        // Create: the GRANT must have reached every object; through PUBLIC is a warning.
+        let expect = Change::Create(&s).expect(170_000);
+        assert_eq!((expect.want.len(), expect.gone.len()), (2, 0));
+        let objects = [
+            obj("ok", "o", &[(ME, "SELECT", false), (ME, "INSERT", false)]),
+            obj("noop", "owner", &[(ME, "SELECT", false)]),
+            obj(
+                "public",
+                "o",
+                &[(ME, "SELECT", false), (None, "INSERT", false)],
+            ),
+        ];
+        let found = check(&expect, &scope(&s, &objects), ME);
+        let names: Vec<&str> = found.iter().map(|f| f.object.name.as_str()).collect();
+        assert_eq!(names, ["noop", "public"]);
+        assert_eq!(
+            (found[0].not_granted.len(), found[1].through_public.len()),
+            (1, 1)
+        );
+        let write = Write {
+            change: Change::Create(&s),
+            version: 170_000,
+        };
+        let (errors, warnings) = write.explain(&found, "dbadmin");
+        assert_eq!((errors.len(), warnings.len()), (1, 1));
+        let fix = "As \"owner\" (or a superuser) run\n  GRANT INSERT ON TABLE \"public\".\"noop\" TO \"dbadmin\" WITH GRANT OPTION;";
+        assert!(
+            errors[0].starts_with("public.noop: ") && errors[0].contains(fix),
+            "{}",
+            errors[0]
+        );
+        // Update dropping INSERT: left behind on one object, granted by someone else.
+        let mut to = s.clone();
+        to.privileges = Maybe::Known(set(&["SELECT"]));
+        let expect = Change::Update(&s, &to).expect(170_000);
+        assert_eq!(expect.gone, set(&["INSERT"]));
+        let mut left = obj("left", "o", &[(ME, "SELECT", false), (ME, "INSERT", false)]);
+        left.acl[1].grantor = "migrator".into();
+        let left = [left];
+        let found = check(&expect, &scope(&to, &left), ME);
+        let (errors, _) = write.explain(&found, "dbadmin");
+        assert!(
+            errors[0].contains("granted by migrator")
+                && errors[0].contains("REVOKE INSERT ON TABLE"),
+            "{errors:?}"
+        );
+        // Destroy of an authoritative grant: nothing may be left; the grant option goes too.
+        let mut a = s.clone();
+        a.authoritative = Maybe::Known(true);
+        assert_eq!(Change::Delete(&a).expect(150_000).gone.len(), 7);
+        let mut from = s.clone();
+        from.with_grant_option = Maybe::Known(true);
+        assert_eq!(
+            Change::Update(&from, &s).expect(150_000).gone_option.len(),
+            2
+        );
     }
 
     #[test]
