@@ -248,38 +248,32 @@ fn later_table_hides_revoke(major: &str) {
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn later_table_hides_revoke_pg15() {
     later_table_hides_revoke("15");
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn later_table_hides_revoke_pg16() {
     later_table_hides_revoke("16");
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn later_table_hides_revoke_pg13() {
     later_table_hides_revoke("13");
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn later_table_hides_revoke_pg17() {
     later_table_hides_revoke("17");
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn later_table_hides_revoke_pg18() {
     later_table_hides_revoke("18");
 }
 
 /// Destroy after the owner created a table must still revoke everything from the old tables.
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn destroy_after_later_table_revokes_pg15() {
     let pg = shared("15");
     let f = Fixture::new(pg, "destroy_later", &["t_a", "t_b"]);
@@ -319,7 +313,6 @@ fn destroy_after_later_table_revokes_pg15() {
 
 /// `objects = [...]` after one named table was dropped: destroy still revokes on the others.
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn named_objects_after_one_dropped_pg15() {
     let pg = shared("15");
     let f = Fixture::new(pg, "named_dropped", &["t_a", "t_b"]);
@@ -438,13 +431,11 @@ fn public_schema_usage_through_public(major: &str) {
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn public_schema_usage_through_public_pg13() {
     public_schema_usage_through_public("13");
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn public_schema_usage_through_public_pg15() {
     public_schema_usage_through_public("15");
 }
@@ -485,19 +476,16 @@ fn database_connect_through_public(major: &str) {
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn database_connect_through_public_pg13() {
     database_connect_through_public("13");
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn database_connect_through_public_pg15() {
     database_connect_through_public("15");
 }
 
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn database_connect_through_public_pg18() {
     database_connect_through_public("18");
 }
@@ -507,7 +495,6 @@ fn database_connect_through_public_pg18() {
 /// The grantee runs its own migrations: it owns a table in the schema. Update and destroy of
 /// the all-tables grant must still work (and leave nothing behind on the other tables).
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn grantee_owns_a_table_pg15() {
     let pg = shared("15");
     let f = Fixture::new(pg, "own", &["t_a"]);
@@ -554,7 +541,6 @@ fn grantee_owns_a_table_pg15() {
 
 /// The same grantee-owned table, then straight to destroy (no update first).
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn grantee_owns_a_table_destroy_pg15() {
     let pg = shared("15");
     let f = Fixture::new(pg, "own_destroy", &["t_a"]);
@@ -600,7 +586,6 @@ fn grantee_owns_a_table_destroy_pg15() {
 
 /// Drift after an out-of-band REVOKE on one table: the plan names that table.
 #[test]
-#[ignore = "issue 12: fails until grants follow the catalog per object"]
 fn drift_plan_names_the_table_pg15() {
     let pg = shared("15");
     let f = Fixture::new(pg, "drift", &["t_a", "drifted_orders"]);
@@ -633,6 +618,80 @@ fn drift_plan_names_the_table_pg15() {
     ws.ok(&["apply"]);
     applied(pg, &ws, "repair");
     ws.ok(&["destroy"]);
+    f.drop();
+}
+
+/// An authoritative grant's plan says what it will revoke, object by object; the apply
+/// revokes exactly that.
+#[test]
+fn authoritative_plan_names_what_it_revokes_pg15() {
+    let pg = shared("15");
+    let f = Fixture::new(pg, "auth_plan", &["t_a", "t_extra"]);
+    as_admin(
+        pg,
+        &f.db,
+        &format!("GRANT DELETE ON app.t_extra TO {}", quote_ident(&f.role)),
+    );
+    let ws = workspace(pg);
+    ws.write(
+        "main.tf",
+        &format!(
+            "{}{}",
+            provider_block(pg),
+            f.grant("tables", "  authoritative = true", &["SELECT"])
+        ),
+    );
+    let plan = ws.plan_detailed();
+    let text = one_line(&plan.combined());
+    assert_eq!(plan.code, 2, "{text}");
+    assert!(
+        text.contains("Warning:") && text.contains("app.t_extra also holds DELETE"),
+        "the plan of an authoritative grant must name what it revokes: {text}"
+    );
+    ws.ok(&["apply"]);
+    applied(pg, &ws, "authoritative create");
+    assert!(f.tables_granting("DELETE").is_empty());
+    ws.ok(&["destroy"]);
+    assert!(f.tables_granting_anything().is_empty());
+    f.drop();
+}
+
+/// A grant on a schema or database that does not exist warns at plan time (it may be
+/// created by the same apply), and the apply fails naming it.
+#[test]
+fn plan_warns_about_a_missing_schema_or_database_pg15() {
+    let pg = shared("15");
+    let f = Fixture::new(pg, "missing", &["t_a"]);
+    let ws = workspace(pg);
+    let configs = [
+        (
+            "schema \"gone\"",
+            f.grant("t", "", &["SELECT"]).replace("\"app\"", "\"gone\""),
+        ),
+        (
+            "database \"gc_no_such_db\"",
+            f.grant("t", "", &["SELECT"])
+                .replace(&hcl(&f.db), "\"gc_no_such_db\""),
+        ),
+    ];
+    for (what, config) in configs {
+        ws.write("main.tf", &format!("{}{config}", provider_block(pg)));
+        let plan = ws.plan_detailed();
+        let text = one_line(&plan.combined());
+        assert!(
+            plan.code == 2
+                && text.contains("Warning: Grant target does not exist")
+                && text.contains(what),
+            "plan for a missing {what}: exit {}: {text}",
+            plan.code
+        );
+        let out = ws.tf(&["apply"]);
+        let text = one_line(&out.combined());
+        assert!(
+            !out.success() && text.contains(what),
+            "apply on a missing {what}: {text}"
+        );
+    }
     f.drop();
 }
 

@@ -126,7 +126,7 @@ pub struct GrantSpec {
     with_grant_option: Maybe<bool>,
     #[serde(default)]
     authoritative: Maybe<bool>,
-    /// Computed: the objects in scope that differ from the configuration, one line each.
+    /// Computed: the objects in scope that differ from the configuration, a line per object and difference.
     #[serde(default)]
     drift: Maybe<Vec<String>>,
 }
@@ -405,7 +405,7 @@ fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
 /// The state as the catalog has it. `privileges`: the managed privileges some object holds,
 /// so that removing one revokes it wherever it is left; in `authoritative` mode also every
 /// other privilege some object holds explicitly, so the plan revokes it. They stay as written
-/// when every object holds exactly them. `drift` names each object that differs.
+/// when every object holds exactly them. `drift`: a line per object and difference.
 fn observed(spec: &GrantSpec, scope: &Scope, version: i32) -> GrantSpec {
     let managed = spec.managed(version);
     let (option, authoritative) = (spec.grant_option(), spec.is_authoritative());
@@ -449,9 +449,8 @@ fn observed(spec: &GrantSpec, scope: &Scope, version: i32) -> GrantSpec {
                 ));
             }
         }
-        if !issues.is_empty() {
-            drift.push(format!("{} {}", label(spec, h.object), issues.join("; ")));
-        }
+        let name = label(spec, h.object);
+        drift.extend(issues.into_iter().map(|i| format!("{name} {i}")));
     }
     let unchanged = scope.held.is_empty() || (somewhere == managed && extra.is_empty());
     GrantSpec {
@@ -1105,7 +1104,7 @@ impl ManagedResource for PostgresGrant {
             .attr(
                 Attribute::list_of("drift", Type::String)
                     .computed()
-                    .description("Objects in scope that differ from the configuration, one line each (`app.orders lacks INSERT`, `app.t also holds DELETE` when authoritative); empty after every apply."),
+                    .description("Objects in scope that differ from the configuration, a line per object and difference (`app.orders lacks INSERT`, `app.t also holds DELETE` when authoritative); empty after every apply."),
             )
             .attr(
                 flag("authoritative")
