@@ -621,6 +621,59 @@ fn drift_plan_names_the_table_pg15() {
     f.drop();
 }
 
+/// A REVOKE PostgreSQL turns into a no-op (the privilege was also granted by another role, the
+/// owner): the apply fails naming the object, the grantor and the statement to run, changes
+/// nothing, and converges once that grantor revoked it.
+fn revoke_of_another_grantors_privilege(major: &str) {
+    let pg = shared(major);
+    let f = Fixture::new(pg, &format!("other_grantor{major}"), &["t_a"]);
+    let ws = workspace(pg);
+    let main = |p: &[&str]| format!("{}{}", provider_block(pg), f.grant("tables", "", p));
+    ws.write("main.tf", &main(&["SELECT", "INSERT"]));
+    ws.ok(&["apply"]);
+    applied(pg, &ws, "create");
+    let role = quote_ident(&f.role);
+    as_role(
+        pg,
+        &f.db,
+        &f.owner,
+        &format!("GRANT INSERT ON app.t_a TO {role}"),
+    );
+    ws.write("main.tf", &main(&["SELECT"]));
+    let out = ws.tf(&["apply"]);
+    let text = one_line(&out.combined());
+    let fix = format!("REVOKE INSERT ON TABLE \"app\".\"t_a\" FROM {role}");
+    assert!(
+        !out.success()
+            && text.contains("app.t_a")
+            && text.contains(&format!("granted by {}", f.owner))
+            && text.contains(&fix),
+        "pg{major}: a REVOKE that left another grantor's INSERT must fail naming it and {fix:?}: {text}"
+    );
+    assert_eq!(f.tables_granting("SELECT"), ["app.t_a"], "nothing changed");
+    as_role(
+        pg,
+        &f.db,
+        &f.owner,
+        &format!("REVOKE INSERT ON app.t_a FROM {role}"),
+    );
+    ws.ok(&["apply"]);
+    applied(pg, &ws, "after the owner revoked its grant");
+    assert!(f.tables_granting("INSERT").is_empty());
+    ws.ok(&["destroy"]);
+    f.drop();
+}
+
+#[test]
+fn revoke_of_another_grantors_privilege_pg13() {
+    revoke_of_another_grantors_privilege("13");
+}
+
+#[test]
+fn revoke_of_another_grantors_privilege_pg16() {
+    revoke_of_another_grantors_privilege("16");
+}
+
 /// An authoritative grant's plan says what it will revoke, object by object; the apply
 /// revokes exactly that.
 #[test]

@@ -188,6 +188,12 @@ pub fn grant_state_vs_catalog(pg: &PgCluster, ws: &Workspace) -> Vec<String> {
             state.extend(all_privileges(&object_type, major));
         }
         let with_grant_option = v["with_grant_option"].as_bool().unwrap_or(false);
+        let drift = strings(&v["drift"]);
+        if !drift.is_empty() {
+            diffs.push(format!(
+                "{address}: drift is not empty after the apply: {drift:?}"
+            ));
+        }
         let objects = strings(&v["objects"]);
         let acls = acl_per_object(
             pg,
