@@ -8,7 +8,7 @@
 //! the admin's grants are recorded with the admin as grantor.
 //!
 //! After every successful apply the state is compared with the catalog object by object
-//! (`aclexplode`, [`catalog::grant_state_vs_catalog`]) and the re-plan must be empty.
+//! (`aclexplode`, [`catalog::applied`]) and the re-plan must be empty.
 
 use crate::support;
 
@@ -189,20 +189,6 @@ resource "rdsiam_postgres_grant" {name:?} {{
     }
 }
 
-/// After an apply that succeeded: the state agrees with the catalog object by object, and
-/// the re-plan is empty.
-#[track_caller]
-fn applied(pg: &PgCluster, ws: &Workspace, step: &str) {
-    let mut diffs = catalog::grant_state_vs_catalog(pg, ws);
-    diffs.extend(catalog::default_privileges_state_vs_catalog(pg, ws));
-    assert!(
-        diffs.is_empty(),
-        "{step}: state and catalog disagree:\n{}",
-        diffs.join("\n")
-    );
-    ws.assert_no_changes();
-}
-
 /// Terraform output on one line, without the dev_overrides warning every run prints.
 fn one_line(s: &str) -> String {
     let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -227,7 +213,7 @@ fn later_table_hides_revoke(major: &str) {
     let main = |p: &[&str]| format!("{}{}", provider_block(pg), f.grant("tables", "", p));
     ws.write("main.tf", &main(&["SELECT", "INSERT"]));
     ws.ok(&["apply"]);
-    applied(pg, &ws, "create");
+    catalog::applied(pg, &ws, "create");
     assert_eq!(f.tables_granting("INSERT"), ["app.t_a", "app.t_b"]);
 
     f.owner_creates("t_later");
@@ -240,7 +226,7 @@ fn later_table_hides_revoke(major: &str) {
          but these tables still grant INSERT to {}: {left:?}",
         f.role
     );
-    applied(pg, &ws, "after dropping INSERT");
+    catalog::applied(pg, &ws, "after dropping INSERT");
     ws.ok(&["destroy"]);
     let left = f.tables_granting_anything();
     assert!(left.is_empty(), "pg{major}: after destroy: {left:?}");
@@ -287,7 +273,7 @@ fn destroy_after_later_table_revokes_pg15() {
         ),
     );
     ws.ok(&["apply"]);
-    applied(pg, &ws, "create");
+    catalog::applied(pg, &ws, "create");
     f.owner_creates("t_later");
     let out = ws.ok(&["destroy"]);
     let left = f.tables_granting_anything();
@@ -330,7 +316,7 @@ fn named_objects_after_one_dropped_pg15() {
         ),
     );
     ws.ok(&["apply"]);
-    applied(pg, &ws, "create");
+    catalog::applied(pg, &ws, "create");
     as_role(pg, &f.db, &f.owner, "DROP TABLE app.t_b");
     ws.ok(&["destroy"]);
     let left = f.tables_granting_anything();
@@ -366,7 +352,7 @@ fn no_op_grant_is_not_success(pg: &PgCluster, ws: &Workspace, object: &str, what
             "pg{}: {what}: settled without a warning: {text}",
             pg.major()
         );
-        applied(pg, ws, what);
+        catalog::applied(pg, ws, what);
     } else {
         let lower = text.to_lowercase();
         assert!(
@@ -511,7 +497,7 @@ fn grantee_owns_a_table_pg15() {
     let main = |p: &[&str]| format!("{}{}", provider_block(pg), f.grant("tables", "", p));
     ws.write("main.tf", &main(&["SELECT"]));
     ws.ok(&["apply"]);
-    applied(pg, &ws, "create");
+    catalog::applied(pg, &ws, "create");
     as_role(pg, &f.db, &f.role, "CREATE TABLE app.t_mine (id int)");
 
     ws.write("main.tf", &main(&["SELECT", "INSERT"]));
@@ -521,7 +507,7 @@ fn grantee_owns_a_table_pg15() {
         "update of an all-tables grant whose grantee owns app.t_mine failed: {}",
         one_line(&out.combined())
     );
-    applied(pg, &ws, "update");
+    catalog::applied(pg, &ws, "update");
     let out = ws.tf(&["destroy"]);
     assert!(
         out.success(),
@@ -563,9 +549,9 @@ fn grantee_owns_a_table_destroy_pg15() {
         ),
     );
     ws.ok(&["apply"]);
-    applied(pg, &ws, "create");
+    catalog::applied(pg, &ws, "create");
     as_role(pg, &f.db, &f.role, "CREATE TABLE app.t_mine (id int)");
-    applied(pg, &ws, "after the grantee created its own table");
+    catalog::applied(pg, &ws, "after the grantee created its own table");
     let out = ws.tf(&["destroy"]);
     assert!(
         out.success(),
@@ -599,7 +585,7 @@ fn drift_plan_names_the_table_pg15() {
         ),
     );
     ws.ok(&["apply"]);
-    applied(pg, &ws, "create");
+    catalog::applied(pg, &ws, "create");
     as_admin(
         pg,
         &f.db,
@@ -616,7 +602,7 @@ fn drift_plan_names_the_table_pg15() {
         one_line(&plan.stdout)
     );
     ws.ok(&["apply"]);
-    applied(pg, &ws, "repair");
+    catalog::applied(pg, &ws, "repair");
     ws.ok(&["destroy"]);
     f.drop();
 }
@@ -842,7 +828,7 @@ fn tamper_setup<'a>(pg: &'a PgCluster, tag: &str) -> Tamper<'a> {
         ),
     );
     t.ws.ok(&["apply"]);
-    applied(pg, &t.ws, "create");
+    catalog::applied(pg, &t.ws, "create");
     t
 }
 

@@ -33,8 +33,10 @@ impl ObjectAcl {
 }
 
 /// The objects a grant of `object_type` covers: the database `db`, the schema `schema`, or the
-/// tables / sequences of `schema` (only `objects` when not empty) — with what their ACLs give
-/// `role`. Functions and procedures are not needed by these tests.
+/// tables / sequences / routines of `schema` (only `objects` when not empty; a routine name
+/// covers every overload) — with what their ACLs give `role`. Routines are named
+/// `schema.name(argument types)`; `function` covers aggregates and window functions,
+/// `routine` functions and procedures, as in `GRANT … ON ALL FUNCTIONS / ROUTINES`.
 pub fn acl_per_object(
     pg: &PgCluster,
     db: &str,
@@ -43,17 +45,19 @@ pub fn acl_per_object(
     objects: &[String],
     role: &str,
 ) -> Vec<ObjectAcl> {
-    let names = if objects.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " AND c.relname = ANY (ARRAY[{}]::text[])",
-            objects
-                .iter()
-                .map(|o| quote_literal(o))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+    let names = |column: &str| {
+        if objects.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND {column} = ANY (ARRAY[{}]::text[])",
+                objects
+                    .iter()
+                    .map(|o| quote_literal(o))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
     };
     let objs = match object_type {
         "database" => format!(
@@ -77,8 +81,24 @@ pub fn acl_per_object(
                 "SELECT n.nspname || '.' || c.relname, c.relowner, \
                    coalesce(c.relacl, acldefault('{def}', c.relowner)) \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = {} AND c.relkind IN ({kinds}){names}",
-                quote_literal(schema)
+                 WHERE n.nspname = {} AND c.relkind IN ({kinds}){}",
+                quote_literal(schema),
+                names("c.relname")
+            )
+        }
+        "function" | "procedure" | "routine" => {
+            let kinds = match object_type {
+                "function" => "'f', 'a', 'w'",
+                "procedure" => "'p'",
+                _ => "'f', 'a', 'w', 'p'",
+            };
+            format!(
+                "SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', \
+                   p.proowner, coalesce(p.proacl, acldefault('f', p.proowner)) \
+                 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+                 WHERE n.nspname = {} AND p.prokind IN ({kinds}){}",
+                quote_literal(schema),
+                names("p.proname")
             )
         }
         other => panic!("acl_per_object: object_type {other:?} not supported by the helper"),
@@ -134,6 +154,8 @@ pub fn all_privileges(object_type: &str, major: u32) -> BTreeSet<String> {
             "TRIGGER",
         ],
         "sequence" => &["USAGE", "SELECT", "UPDATE"],
+        "function" | "procedure" | "routine" => &["EXECUTE"],
+        "type" => &["USAGE"],
         _ => &[],
     };
     let mut out: BTreeSet<String> = list.iter().map(|p| p.to_string()).collect();
@@ -153,7 +175,11 @@ fn strings(v: &Json) -> Vec<String> {
 
 /// The `values` of every resource of `type_name` in `terraform show -json`, by address.
 pub fn state_resources(ws: &Workspace, type_name: &str) -> Vec<(String, Json)> {
-    let show = ws.show_json();
+    resources_in(&ws.show_json(), type_name)
+}
+
+/// The `values` of every managed resource of `type_name` in a `show -json` document.
+fn resources_in(show: &Json, type_name: &str) -> Vec<(String, Json)> {
     show["values"]["root_module"]["resources"]
         .as_array()
         .into_iter()
@@ -170,17 +196,31 @@ pub fn state_resources(ws: &Workspace, type_name: &str) -> Vec<(String, Json)> {
 
 /// Compares every `rdsiam_postgres_grant` in the state with the catalog, object by object,
 /// and returns the differences (empty = they agree). Assumes what every test using it
-/// arranges: the resource is the only thing granting its role anything on its objects, so
-/// the role's explicit ACL entries on each object must be exactly the state's privileges.
+/// arranges: the grant resources are the only thing granting their roles anything on their
+/// objects, so the role's explicit ACL entries on each object must be exactly what the
+/// resources covering that object (for that role) list together.
 ///
 /// Per object in scope that exists and that the role does not own (an owner holds everything
-/// implicitly): every privilege the state lists is usable (explicitly or through PUBLIC),
-/// every explicit entry is listed in the state, and the grant option matches
-/// `with_grant_option`.
+/// implicitly): every privilege a resource lists is usable (explicitly or through PUBLIC),
+/// every explicit entry is listed by a resource covering the object, and the grant option of
+/// each listed privilege matches that resource's `with_grant_option`.
 pub fn grant_state_vs_catalog(pg: &PgCluster, ws: &Workspace) -> Vec<String> {
+    grants_vs_catalog(pg, &ws.show_json())
+}
+
+/// One object's ACL for one role, and the grant resources covering it.
+struct Covered {
+    acl: ObjectAcl,
+    /// Address, privileges (ALL expanded), with_grant_option of each covering resource.
+    by: Vec<(String, BTreeSet<String>, bool)>,
+}
+
+fn grants_vs_catalog(pg: &PgCluster, show: &Json) -> Vec<String> {
     let major: u32 = pg.major().parse().unwrap_or(0);
+    // (database, role, object kind, object name) -> the object and who covers it.
+    let mut objects: BTreeMap<(String, String, &str, String), Covered> = BTreeMap::new();
     let mut diffs = Vec::new();
-    for (address, v) in state_resources(ws, "rdsiam_postgres_grant") {
+    for (address, v) in resources_in(show, "rdsiam_postgres_grant") {
         let text = |n: &str| v[n].as_str().unwrap_or_default().to_string();
         let object_type = text("object_type");
         let mut state: BTreeSet<String> = strings(&v["privileges"]).into_iter().collect();
@@ -194,32 +234,55 @@ pub fn grant_state_vs_catalog(pg: &PgCluster, ws: &Workspace) -> Vec<String> {
                 "{address}: drift is not empty after the apply: {drift:?}"
             ));
         }
-        let objects = strings(&v["objects"]);
+        // Tables and sequences share pg_class, functions / procedures / routines pg_proc.
+        let kind = match object_type.as_str() {
+            "table" | "sequence" => "relation",
+            "function" | "procedure" | "routine" => "routine",
+            "database" => "database",
+            _ => "schema",
+        };
+        let (db, role) = (text("database"), text("role"));
         let acls = acl_per_object(
             pg,
-            &text("database"),
+            &db,
             &object_type,
             &text("schema"),
-            &objects,
-            &text("role"),
+            &strings(&v["objects"]),
+            &role,
         );
-        for o in acls.iter().filter(|o| !o.owned_by_role) {
-            let usable = o.usable();
-            let missing: Vec<&String> = state.difference(&usable).collect();
-            let unknown: Vec<&String> = o.explicit.keys().filter(|p| !state.contains(*p)).collect();
-            if !missing.is_empty() || !unknown.is_empty() {
-                diffs.push(format!(
-                    "{address}: {}: the state says {state:?}, the catalog gives the role {:?} \
-                     (PUBLIC {:?}): missing in the catalog {missing:?}, not in the state {unknown:?}",
-                    o.name,
-                    o.explicit.keys().collect::<Vec<_>>(),
-                    o.public
-                ));
-            }
+        for acl in acls.into_iter().filter(|o| !o.owned_by_role) {
+            let key = (db.clone(), role.clone(), kind, acl.name.clone());
+            objects
+                .entry(key)
+                .or_insert_with(|| Covered {
+                    acl,
+                    by: Vec::new(),
+                })
+                .by
+                .push((address.clone(), state.clone(), with_grant_option));
+        }
+    }
+    for Covered { acl: o, by } in objects.values() {
+        let addresses = by.iter().map(|(a, _, _)| a.as_str()).collect::<Vec<_>>();
+        let state: BTreeSet<String> = by.iter().flat_map(|(_, p, _)| p.iter().cloned()).collect();
+        let usable = o.usable();
+        let missing: Vec<&String> = state.difference(&usable).collect();
+        let unknown: Vec<&String> = o.explicit.keys().filter(|p| !state.contains(*p)).collect();
+        if !missing.is_empty() || !unknown.is_empty() {
+            diffs.push(format!(
+                "{}: {}: the state says {state:?}, the catalog gives the role {:?} \
+                 (PUBLIC {:?}): missing in the catalog {missing:?}, not in the state {unknown:?}",
+                addresses.join(" + "),
+                o.name,
+                o.explicit.keys().collect::<Vec<_>>(),
+                o.public
+            ));
+        }
+        for (address, privileges, with_grant_option) in by {
             let wrong_option: Vec<&String> = o
                 .explicit
                 .iter()
-                .filter(|(p, g)| state.contains(*p) && **g != with_grant_option)
+                .filter(|(p, g)| privileges.contains(*p) && *g != with_grant_option)
                 .map(|(p, _)| p)
                 .collect();
             if !wrong_option.is_empty() {
@@ -232,6 +295,36 @@ pub fn grant_state_vs_catalog(pg: &PgCluster, ws: &Workspace) -> Vec<String> {
         }
     }
     diffs
+}
+
+/// Every grant and default-privileges resource in the state agrees with the catalog object
+/// by object ([`grant_state_vs_catalog`], [`default_privileges_state_vs_catalog`]); for a test
+/// that checks the re-plan itself (see [`applied`] for both).
+#[track_caller]
+pub fn assert_state_matches_catalog(pg: &PgCluster, ws: &Workspace, step: &str) {
+    let show = ws.show_json();
+    let mut diffs = grants_vs_catalog(pg, &show);
+    diffs.extend(default_privileges_vs_catalog(pg, &show));
+    assert!(
+        diffs.is_empty(),
+        "{step}: state and catalog disagree:\n{}",
+        diffs.join("\n")
+    );
+}
+
+/// After an apply that succeeded: every grant and default-privileges resource in the state
+/// agrees with the catalog object by object ([`grant_state_vs_catalog`],
+/// [`default_privileges_state_vs_catalog`]), and the re-plan is empty. `step` names the
+/// test step in the failure.
+#[track_caller]
+pub fn applied(pg: &PgCluster, ws: &Workspace, step: &str) {
+    assert_state_matches_catalog(pg, ws, step);
+    let plan = ws.plan_detailed();
+    assert!(
+        plan.code == 0,
+        "{step}: expected an empty re-plan (exit 0), got exit {}\n{plan}",
+        plan.code
+    );
 }
 
 /// `privilege -> grantable` of the default-ACL entry for `role` in `db` (objects `owner`
@@ -272,9 +365,13 @@ pub fn default_acl_of(
 /// the entry must hold exactly the state's privileges (the tests give the role no other
 /// default privileges), with the grant option as recorded.
 pub fn default_privileges_state_vs_catalog(pg: &PgCluster, ws: &Workspace) -> Vec<String> {
+    default_privileges_vs_catalog(pg, &ws.show_json())
+}
+
+fn default_privileges_vs_catalog(pg: &PgCluster, show: &Json) -> Vec<String> {
     let major: u32 = pg.major().parse().unwrap_or(0);
     let mut diffs = Vec::new();
-    for (address, v) in state_resources(ws, "rdsiam_postgres_default_privileges") {
+    for (address, v) in resources_in(show, "rdsiam_postgres_default_privileges") {
         let text = |n: &str| v[n].as_str().unwrap_or_default().to_string();
         let (objtype, kind) = match text("object_type").as_str() {
             "tables" => ("r", "table"),
