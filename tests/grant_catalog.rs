@@ -13,7 +13,7 @@
 use crate::support;
 
 use serde_json::Value as Json;
-use support::catalog;
+use support::catalog::{self, applied};
 use support::postgres::{
     PgCluster, RDS_ADMIN, RDS_ADMIN_PASSWORD, quote_ident, quote_literal, shared,
 };
@@ -213,7 +213,7 @@ fn later_table_hides_revoke(major: &str) {
     let main = |p: &[&str]| format!("{}{}", provider_block(pg), f.grant("tables", "", p));
     ws.write("main.tf", &main(&["SELECT", "INSERT"]));
     ws.ok(&["apply"]);
-    catalog::applied(pg, &ws, "create");
+    applied(pg, &ws, "create");
     assert_eq!(f.tables_granting("INSERT"), ["app.t_a", "app.t_b"]);
 
     f.owner_creates("t_later");
@@ -226,7 +226,7 @@ fn later_table_hides_revoke(major: &str) {
          but these tables still grant INSERT to {}: {left:?}",
         f.role
     );
-    catalog::applied(pg, &ws, "after dropping INSERT");
+    applied(pg, &ws, "after dropping INSERT");
     ws.ok(&["destroy"]);
     let left = f.tables_granting_anything();
     assert!(left.is_empty(), "pg{major}: after destroy: {left:?}");
@@ -273,7 +273,7 @@ fn destroy_after_later_table_revokes_pg15() {
         ),
     );
     ws.ok(&["apply"]);
-    catalog::applied(pg, &ws, "create");
+    applied(pg, &ws, "create");
     f.owner_creates("t_later");
     let out = ws.ok(&["destroy"]);
     let left = f.tables_granting_anything();
@@ -316,7 +316,7 @@ fn named_objects_after_one_dropped_pg15() {
         ),
     );
     ws.ok(&["apply"]);
-    catalog::applied(pg, &ws, "create");
+    applied(pg, &ws, "create");
     as_role(pg, &f.db, &f.owner, "DROP TABLE app.t_b");
     ws.ok(&["destroy"]);
     let left = f.tables_granting_anything();
@@ -352,7 +352,7 @@ fn no_op_grant_is_not_success(pg: &PgCluster, ws: &Workspace, object: &str, what
             "pg{}: {what}: settled without a warning: {text}",
             pg.major()
         );
-        catalog::applied(pg, ws, what);
+        applied(pg, ws, what);
     } else {
         let lower = text.to_lowercase();
         assert!(
@@ -497,7 +497,7 @@ fn grantee_owns_a_table_pg15() {
     let main = |p: &[&str]| format!("{}{}", provider_block(pg), f.grant("tables", "", p));
     ws.write("main.tf", &main(&["SELECT"]));
     ws.ok(&["apply"]);
-    catalog::applied(pg, &ws, "create");
+    applied(pg, &ws, "create");
     as_role(pg, &f.db, &f.role, "CREATE TABLE app.t_mine (id int)");
 
     ws.write("main.tf", &main(&["SELECT", "INSERT"]));
@@ -507,7 +507,7 @@ fn grantee_owns_a_table_pg15() {
         "update of an all-tables grant whose grantee owns app.t_mine failed: {}",
         one_line(&out.combined())
     );
-    catalog::applied(pg, &ws, "update");
+    applied(pg, &ws, "update");
     let out = ws.tf(&["destroy"]);
     assert!(
         out.success(),
@@ -549,9 +549,9 @@ fn grantee_owns_a_table_destroy_pg15() {
         ),
     );
     ws.ok(&["apply"]);
-    catalog::applied(pg, &ws, "create");
+    applied(pg, &ws, "create");
     as_role(pg, &f.db, &f.role, "CREATE TABLE app.t_mine (id int)");
-    catalog::applied(pg, &ws, "after the grantee created its own table");
+    applied(pg, &ws, "after the grantee created its own table");
     let out = ws.tf(&["destroy"]);
     assert!(
         out.success(),
@@ -585,7 +585,7 @@ fn drift_plan_names_the_table_pg15() {
         ),
     );
     ws.ok(&["apply"]);
-    catalog::applied(pg, &ws, "create");
+    applied(pg, &ws, "create");
     as_admin(
         pg,
         &f.db,
@@ -602,7 +602,7 @@ fn drift_plan_names_the_table_pg15() {
         one_line(&plan.stdout)
     );
     ws.ok(&["apply"]);
-    catalog::applied(pg, &ws, "repair");
+    applied(pg, &ws, "repair");
     ws.ok(&["destroy"]);
     f.drop();
 }
@@ -828,7 +828,7 @@ fn tamper_setup<'a>(pg: &'a PgCluster, tag: &str) -> Tamper<'a> {
         ),
     );
     t.ws.ok(&["apply"]);
-    catalog::applied(pg, &t.ws, "create");
+    applied(pg, &t.ws, "create");
     t
 }
 

@@ -1195,14 +1195,25 @@ impl ManagedResource for PostgresGrant {
             !found.held.is_empty() && found.held.iter().all(holds)
         };
         if !privileges_given {
-            // What every object holds explicitly.
+            // What every object grants the role itself (not what it has through PUBLIC).
             let all = spec.object_type.kind().all(major(snap.version));
             let held: BTreeSet<String> = (all.into_iter().filter(|p| on_all(p, false)))
                 .map(str::to_string)
                 .collect();
             if held.is_empty() {
+                let public: BTreeSet<&String> =
+                    found.held.iter().flat_map(|h| h.public.iter()).collect();
+                let through = match public.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        " It has {} through PUBLIC: name the privileges to manage in the ID \
+                         (`{id}|{}`).",
+                        list(public.iter().copied()),
+                        list(public.iter().copied()).replace(", ", ",")
+                    ),
+                };
                 return Err(fail(format!(
-                    "{:?} holds no privilege on every object of {id:?}.",
+                    "{:?} is granted no privilege on every object of {id:?}.{through}",
                     spec.role
                 )));
             }
