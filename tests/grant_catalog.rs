@@ -933,3 +933,182 @@ fn tampered_default_privileges_state_names_pg15() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+// ---- 6. Default privileges: every write checked, a missing target said at plan time ----
+
+/// A default-privileges resource on tables `owner` creates, in `schema` or database-wide.
+fn default_privileges(
+    name: &str,
+    (role, db, owner): (&str, &str, &str),
+    schema: Option<&str>,
+    privileges: &[&str],
+) -> String {
+    let schema = schema.map_or(String::new(), |s| format!("  schema      = {}\n", hcl(s)));
+    format!(
+        "\nresource \"rdsiam_postgres_default_privileges\" {name:?} {{\n  role        = {}\n  \
+         database    = {}\n  owner       = {}\n{schema}  object_type = \"tables\"\n  \
+         privileges  = {}\n}}\n",
+        hcl(role),
+        hcl(db),
+        hcl(owner),
+        serde_json::to_string(privileges).unwrap_or_default(),
+    )
+}
+
+impl Fixture<'_> {
+    /// Lets the admin run ALTER DEFAULT PRIVILEGES FOR ROLE `role` (a member of it).
+    fn admin_acts_for(&self, role: &str) {
+        let (r, a) = (quote_ident(role), quote_ident(RDS_ADMIN));
+        self.pg.psql("postgres", &format!("GRANT {r} TO {a}"));
+    }
+
+    fn names(&self) -> (&str, &str, &str) {
+        (&self.role, &self.db, &self.owner)
+    }
+
+    /// The role's entry for tables the owner creates in `schema` (database-wide: None).
+    fn default_acl(&self, schema: Option<&str>) -> std::collections::BTreeMap<String, bool> {
+        catalog::default_acl_of(self.pg, &self.db, &self.owner, schema, "r", &self.role)
+    }
+}
+
+/// PostgreSQL adds per-schema default privileges to the database-wide ones, so a per-schema
+/// REVOKE cannot take away what the database-wide entry grants (PostgreSQL's ALTER DEFAULT
+/// PRIVILEGES page). Removing SELECT from a schema's resource while another grants it database-wide:
+/// the apply succeeds (the schema's entry no longer holds it; moving a privilege from one
+/// resource to the other must work) but warns that the role still receives SELECT on the
+/// schema's new tables, naming the database-wide REVOKE that would stop it.
+fn schema_revoke_under_database_wide_default(major: &str) {
+    let pg = shared(major);
+    let f = Fixture::new(pg, &format!("dpwide{major}"), &[]);
+    f.admin_acts_for(&f.owner);
+    let ws = workspace(pg);
+    let main = |p: &[&str]| {
+        let wide = default_privileges("wide", f.names(), None, &["SELECT"]);
+        let app = default_privileges("app", f.names(), Some(SCHEMA), p);
+        format!("{}{wide}{app}", provider_block(pg))
+    };
+    ws.write("main.tf", &main(&["SELECT", "INSERT"]));
+    ws.ok(&["apply"]);
+    applied(pg, &ws, "create");
+
+    ws.write("main.tf", &main(&["INSERT"]));
+    let text = one_line(&ws.ok(&["apply"]).combined());
+    let fix = format!(
+        "ALTER DEFAULT PRIVILEGES FOR ROLE {} REVOKE SELECT ON TABLES FROM {}",
+        quote_ident(&f.owner),
+        quote_ident(&f.role)
+    );
+    assert_eq!(
+        f.default_acl(Some(SCHEMA)).keys().collect::<Vec<_>>(),
+        ["INSERT"]
+    );
+    f.owner_creates("t_new");
+    assert_eq!(
+        f.tables_granting("SELECT"),
+        ["app.t_new"],
+        "pg{major}: PostgreSQL no longer adds the database-wide entry to the schema's"
+    );
+    assert!(
+        text.contains("Warning:") && text.contains(&fix),
+        "pg{major}: SELECT removed from the schema's entry: apply said done without a word, but {} \
+         still receives SELECT on new tables in {SCHEMA} (the database-wide entry grants it). \
+         Want a warning naming {fix:?}: {text}",
+        f.role
+    );
+    applied(pg, &ws, "after removing SELECT from the schema's entry");
+    ws.ok(&["destroy"]);
+    assert!(f.default_acl(None).is_empty() && f.default_acl(Some(SCHEMA)).is_empty());
+    f.drop();
+}
+
+#[test]
+fn schema_revoke_under_database_wide_default_pg15() {
+    schema_revoke_under_database_wide_default("15");
+}
+
+#[test]
+fn schema_revoke_under_database_wide_default_pg13() {
+    schema_revoke_under_database_wide_default("13");
+}
+
+#[test]
+fn schema_revoke_under_database_wide_default_pg17() {
+    schema_revoke_under_database_wide_default("17");
+}
+
+/// A database, schema, owner or role that does not exist: `terraform plan` warns, naming it
+/// and the attribute; the apply fails naming it; once they exist, the apply works.
+#[test]
+fn default_privileges_plan_warns_missing_pg15() {
+    let pg = shared("15");
+    let f = Fixture::new(pg, "dpmissing15", &[]);
+    f.admin_acts_for(&f.owner);
+    let (db, ghost, owner) = (
+        format!("{}_later", f.db),
+        format!("{}_later", f.role),
+        format!("{}_later", f.owner),
+    );
+    drop_leftovers(pg, &db, &[&ghost, &owner]);
+    let ws = workspace(pg);
+    let config = [
+        default_privileges("no_db", (&f.role, &db, &f.owner), None, &["SELECT"]),
+        default_privileges("no_schema", f.names(), Some("later"), &["SELECT"]),
+        default_privileges("no_role", (&ghost, &f.db, &f.owner), None, &["SELECT"]),
+        default_privileges("no_owner", (&f.role, &f.db, &owner), None, &["INSERT"]),
+    ];
+    ws.write(
+        "main.tf",
+        &format!("{}{}", provider_block(pg), config.concat()),
+    );
+    let plan = ws.plan_detailed();
+    let text = one_line(&plan.combined());
+    let want = [
+        format!("no database named {db:?}"),
+        format!("no schema named \"later\" in database {:?}", f.db),
+        format!("no role named {ghost:?}"),
+        format!("no role named {owner:?} (the owner)"),
+    ];
+    let missing: Vec<&String> = want.iter().filter(|w| !text.contains(w.as_str())).collect();
+    assert!(
+        plan.code == 2
+            && missing.is_empty()
+            && text.contains("the apply fails unless it exists by then"),
+        "plan exit {} (want 2) must warn about {missing:?}: {text}",
+        plan.code
+    );
+    let text = one_line(&ws.fails(&["apply"]).combined());
+    for name in [&db, &"later".to_string(), &ghost, &owner] {
+        assert!(
+            text.contains(&format!("{name:?}")),
+            "apply error must name {name}: {text}"
+        );
+    }
+    pg.psql(
+        "postgres",
+        &format!(
+            "CREATE DATABASE {} OWNER {}",
+            quote_ident(&db),
+            quote_ident(RDS_ADMIN)
+        ),
+    );
+    pg.psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE {} NOLOGIN; CREATE ROLE {} NOLOGIN",
+            quote_ident(&ghost),
+            quote_ident(&owner)
+        ),
+    );
+    f.admin_acts_for(&owner);
+    let schema = format!(
+        "CREATE SCHEMA later AUTHORIZATION {}",
+        quote_ident(&f.owner)
+    );
+    pg.psql(&f.db, &schema);
+    ws.ok(&["apply"]);
+    applied(pg, &ws, "once everything exists");
+    ws.ok(&["destroy"]);
+    drop_leftovers(pg, &db, &[&ghost, &owner]);
+    f.drop();
+}

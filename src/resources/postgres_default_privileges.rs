@@ -14,10 +14,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 
 use crate::pg::ident::{quote_ident, validate_name};
 use crate::pg::row::col;
-use crate::pg::{Pg, PgError};
+use crate::pg::{Pg, PgError, Script, ScriptError, Tx};
 use crate::resources::import_id::{decode_field, join_fields};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres};
 use crate::resources::privileges::{
@@ -54,13 +55,13 @@ impl ObjectType {
     ];
 
     /// `pg_default_acl.defaclobjtype` and the privilege vocabulary.
-    fn info(self) -> (&'static str, Kind) {
+    fn info(self) -> (&'static &'static str, Kind) {
         match self {
-            ObjectType::Tables => ("r", Kind::Table),
-            ObjectType::Sequences => ("S", Kind::Sequence),
-            ObjectType::Functions => ("f", Kind::Routine),
-            ObjectType::Types => ("T", Kind::Type),
-            ObjectType::Schemas => ("n", Kind::Schema),
+            ObjectType::Tables => (&"r", Kind::Table),
+            ObjectType::Sequences => (&"S", Kind::Sequence),
+            ObjectType::Functions => (&"f", Kind::Routine),
+            ObjectType::Types => (&"T", Kind::Type),
+            ObjectType::Schemas => (&"n", Kind::Schema),
         }
     }
 
@@ -218,71 +219,91 @@ struct Observed {
     schema_exists: bool,
     /// Privileges the grantee holds in the entry, and whether with grant option.
     held: BTreeMap<String, bool>,
+    /// For a schema's entry: what the database-wide entry gives the grantee.
+    wide: BTreeMap<String, bool>,
 }
 
 // A database-wide entry with no row means the built-in defaults, which give nothing to a role
 // other than the owner (refused) or PUBLIC (not a role): no row is "nothing held". A row that
 // exists because someone revoked the built-ins is read as it is. Only the grantee's own
-// entries count, not PUBLIC's.
-const OBSERVE: &str = "SELECT current_setting('server_version_num')::int4, \
-       EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1::text), \
-       EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2::text), \
-       ($3::text IS NULL OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $3::text)), \
-       coalesce((SELECT array_agg(a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END) \
+// entries count, not PUBLIC's. Columns 4 and 5: the entry, and for a schema's entry the
+// database-wide one (namespace 0), which PostgreSQL adds to it.
+const OBSERVE: &str = "WITH e AS (SELECT d.defaclnamespace = 0 AS wide, \
+         a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS p \
          FROM pg_default_acl d CROSS JOIN LATERAL aclexplode(d.defaclacl) a \
          WHERE d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = $1::text) \
            AND d.defaclobjtype::text = $4::text \
-           AND d.defaclnamespace = coalesce((SELECT oid FROM pg_namespace WHERE nspname = $3::text), 0) \
-           AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = $2::text)), '{}')::text[]";
+           AND d.defaclnamespace IN (0, coalesce((SELECT oid FROM pg_namespace WHERE nspname = $3::text), 0)) \
+           AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = $2::text)) \
+       SELECT current_setting('server_version_num')::int4, \
+       EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1::text), \
+       EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2::text), \
+       ($3::text IS NULL OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $3::text)), \
+       coalesce((SELECT array_agg(p) FROM e WHERE wide = ($3::text IS NULL)), '{}')::text[], \
+       coalesce((SELECT array_agg(p) FROM e WHERE wide AND $3::text IS NOT NULL), '{}')::text[]";
 
-/// The one row a catalog query returns.
-fn one_row<'a>(rows: &'a [Row], what: &str) -> Result<&'a Row, PgError> {
-    rows.first().ok_or_else(|| PgError {
-        message: format!("the {what} query returned no row"),
+/// An error of the provider's own (no SQLSTATE).
+fn error(message: String) -> PgError {
+    PgError {
+        message,
         code: None,
-    })
+    }
+}
+
+fn observe_params(s: &Spec) -> [&(dyn ToSql + Sync); 4] {
+    [&s.owner, &s.role, &s.schema, s.object_type.info().0]
 }
 
 async fn observe(pg: &Pg, spec: &Spec) -> Result<Observed, PgError> {
-    let (schema, objtype) = (spec.schema.as_deref(), spec.object_type.info().0);
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-        [&spec.owner, &spec.role, &schema, &objtype];
-    let rows = pg.query(Some(&spec.database), OBSERVE, &params).await?;
-    let row = one_row(&rows, "catalog")?;
-    let mut held = BTreeMap::new();
-    for e in col::<Vec<String>>(row, 4)? {
-        let (p, grantable) = match e.strip_suffix('*') {
-            Some(p) => (p.to_string(), true),
-            None => (e, false),
-        };
-        *held.entry(p).or_insert(false) |= grantable;
-    }
-    Ok(Observed {
-        major: major(col(row, 0)?),
-        owner_exists: col(row, 1)?,
-        role_exists: col(row, 2)?,
-        schema_exists: col(row, 3)?,
-        held,
-    })
+    let params = observe_params(spec);
+    Observed::of(&pg.query(Some(&spec.database), OBSERVE, &params).await?)
 }
 
 impl Observed {
+    fn of(rows: &[Row]) -> Result<Observed, PgError> {
+        let no_row = || error("the catalog query returned no row".into());
+        let row = rows.first().ok_or_else(no_row)?;
+        let acl = |i: usize| -> Result<BTreeMap<String, bool>, PgError> {
+            let mut held = BTreeMap::new();
+            for e in col::<Vec<String>>(row, i)? {
+                let (p, grantable) = match e.strip_suffix('*') {
+                    Some(p) => (p.to_string(), true),
+                    None => (e, false),
+                };
+                *held.entry(p).or_insert(false) |= grantable;
+            }
+            Ok(held)
+        };
+        Ok(Observed {
+            major: major(col(row, 0)?),
+            owner_exists: col(row, 1)?,
+            role_exists: col(row, 2)?,
+            schema_exists: col(row, 3)?,
+            held: acl(4)?,
+            wide: acl(5)?,
+        })
+    }
+
     fn exists(&self) -> bool {
         self.owner_exists && self.role_exists && self.schema_exists
     }
 
-    /// The missing objects: (attribute, kind, name).
-    fn absent<'a>(&self, spec: &'a Spec) -> Vec<(&'static str, &'static str, &'a str)> {
-        let schema = spec.schema.as_deref().unwrap_or("");
-        [
-            (self.owner_exists, "owner", "Role", spec.owner.as_str()),
-            (self.role_exists, "role", "Role", spec.role.as_str()),
-            (self.schema_exists, "schema", "Schema", schema),
-        ]
-        .into_iter()
-        .filter(|x| !x.0)
-        .map(|(_, attr, what, name)| (attr, what, name))
-        .collect()
+    /// The missing objects, by attribute: `no role named "x"`.
+    fn absent(&self, spec: &Spec) -> Vec<(&'static str, String)> {
+        let (s, db) = (spec.schema.as_deref().unwrap_or(""), &spec.database);
+        let owner = format!("no role named {:?} (the owner)", spec.owner);
+        let role = format!("no role named {:?}", spec.role);
+        let schema = format!("no schema named {s:?} in database {db:?}");
+        [("owner", owner), ("role", role), ("schema", schema)]
+            .into_iter()
+            .zip([self.owner_exists, self.role_exists, self.schema_exists])
+            .filter_map(|(a, exists)| (!exists).then_some(a))
+            .collect()
+    }
+
+    fn absent_text(&self, spec: &Spec) -> String {
+        let absent: Vec<String> = self.absent(spec).into_iter().map(|a| a.1).collect();
+        absent.join("; ")
     }
 
     fn holds(&self, privilege: &str, with_grant_option: bool) -> bool {
@@ -364,61 +385,43 @@ fn acl_sql(spec: &Spec, verb: Verb, privileges: &BTreeSet<String>) -> String {
     )
 }
 
-/// Statements turning `from` (None on create) into `to`, in one transaction. GRANT is
-/// idempotent, so the whole managed set is granted every time: a skipped refresh cannot leave
-/// a privilege missing.
-fn apply_sql(from: Option<&Spec>, to: &Spec, major: u32) -> Vec<String> {
-    let want = to.expanded(major);
-    let mut sql: Vec<String> = from.map_or(Vec::new(), |from| {
-        let had = from.expanded(major);
-        let revokes = revokes(&had, from.grant_option(), &want, to.grant_option());
-        revokes
-            .iter()
-            .map(|(verb, p)| acl_sql(to, *verb, p))
-            .collect()
-    });
-    if !want.is_empty() {
-        sql.push(acl_sql(to, Verb::Grant, &want));
-    }
-    sql
+/// One statement: a verb and its privileges.
+type Step = (Verb, BTreeSet<String>);
+
+/// A write of the entry: the [`Script`] create, update and destroy run.
+enum Change<'a> {
+    Create(&'a Spec),
+    Update(&'a Spec, &'a Spec),
+    Delete(&'a Spec),
 }
 
-fn delete_sql(spec: &Spec, major: u32) -> Vec<String> {
-    let privileges = spec.expanded(major);
-    if privileges.is_empty() {
-        return Vec::new();
+impl Change<'_> {
+    fn spec(&self) -> &Spec {
+        match *self {
+            Change::Create(s) | Change::Update(_, s) | Change::Delete(s) => s,
+        }
     }
-    vec![acl_sql(spec, Verb::Revoke, &privileges)]
+
+    /// The statements as (verb, privileges) for a server of `major`, in order. GRANT is
+    /// idempotent, so the whole managed set is granted every time: a skipped refresh cannot
+    /// leave a privilege missing.
+    fn steps(&self, major: u32) -> Vec<Step> {
+        let mut steps = match *self {
+            Change::Delete(s) => vec![(Verb::Revoke, s.expanded(major))],
+            Change::Create(s) => vec![(Verb::Grant, s.expanded(major))],
+            Change::Update(from, to) => {
+                let (had, want) = (from.expanded(major), to.expanded(major));
+                let mut steps = revokes(&had, from.grant_option(), &want, to.grant_option());
+                steps.push((Verb::Grant, want));
+                steps
+            }
+        };
+        steps.retain(|(_, p)| !p.is_empty());
+        steps
+    }
 }
 
 // ---- permissions ----
-
-/// What the login may do in `database` about `owner`.
-struct Access {
-    me: String,
-    major: u32,
-    can_act_for_owner: bool,
-}
-
-// ALTER DEFAULT PRIVILEGES FOR ROLE needs, up to 15, membership in owner (is_member_of_role:
-// 'MEMBER'); from 16, the privileges of owner (has_privs_of_role: 'USAGE', so a membership
-// WITH SET TRUE but INHERIT FALSE is not enough). Superusers pass both.
-const ACCESS: &str = "SELECT current_user::text, current_setting('server_version_num')::int4, \
-       coalesce((SELECT pg_has_role(current_user, r.oid, \
-         CASE WHEN current_setting('server_version_num')::int4 >= 160000 THEN 'USAGE' ELSE 'MEMBER' END) \
-         FROM pg_roles r WHERE r.rolname = $1::text), false)";
-
-async fn access(pg: &Pg, spec: &Spec) -> Result<Access, PgError> {
-    let rows = pg
-        .query(Some(&spec.database), ACCESS, &[&spec.owner])
-        .await?;
-    let row = one_row(&rows, "permission")?;
-    Ok(Access {
-        me: col(row, 0)?,
-        major: major(col(row, 1)?),
-        can_act_for_owner: col(row, 2)?,
-    })
-}
 
 /// The grant that lets `me` run ALTER DEFAULT PRIVILEGES FOR ROLE `owner`, for the server.
 fn needed_grant(owner: &str, me: &str, major: u32) -> String {
@@ -433,28 +436,27 @@ fn needed_grant(owner: &str, me: &str, major: u32) -> String {
     }
 }
 
-fn not_allowed(spec: &Spec, a: &Access, action: &str, cause: Option<&PgError>) -> Diagnostics {
-    let requirement = if a.major >= 16 {
+/// ALTER DEFAULT PRIVILEGES FOR ROLE failed with `cause`, permission denied: the login `me`
+/// may not act for owner (up to 15: not a member; from 16: without its privileges, so a
+/// membership WITH SET TRUE but INHERIT FALSE is not enough).
+fn not_allowed(spec: &Spec, me: &str, major: u32, action: &str, cause: &PgError) -> Diagnostics {
+    let requirement = if major >= 16 {
         "PostgreSQL 16 and later require the privileges of that role (membership WITH INHERIT \
          TRUE; SET alone is not enough)"
     } else {
         "PostgreSQL 15 and older require membership in that role"
     };
-    let mut detail = String::new();
-    if let Some(e) = cause {
-        detail.push_str(&format!("{e}\n\n"));
-    }
-    detail.push_str(&format!(
-        "The provider's login role {:?} may not change the default privileges of {:?}: only \
+    let detail = format!(
+        "{cause}\n\nThe provider's login role {:?} may not change the default privileges of {:?}: only \
          its own, or those of roles whose privileges it has ({requirement}). The provider never \
          grants this itself. As a superuser, or as a role holding ADMIN OPTION on {:?} (on \
          Amazon RDS: the master user, if it created that role), run in any database:\n\n    {}\n\n\
          then apply again.",
-        a.me,
+        me,
         spec.owner,
         spec.owner,
-        needed_grant(&spec.owner, &a.me, a.major),
-    ));
+        needed_grant(&spec.owner, me, major),
+    );
     let summary = format!(
         "Cannot {action} default privileges for role {:?}",
         spec.owner
@@ -472,55 +474,113 @@ fn failed(action: &str, spec: &Spec, e: &PgError) -> Diagnostics {
     .into()
 }
 
-/// Checks before a write: the objects exist, the server knows the privileges, and the login
-/// may act for `owner`. Returns the server major.
-async fn preflight(pg: &Pg, spec: &Spec, action: &str) -> Result<u32, Diagnostics> {
-    let fail = |e: PgError| failed(action, spec, &e);
-    let o = observe(pg, spec).await.map_err(fail)?;
-    let a = access(pg, spec).await.map_err(fail)?;
-    let mut d = Diagnostics::new();
-    for (attr, what, name) in o.absent(spec) {
-        let place = match attr {
-            "schema" => format!(" in database {:?}", spec.database),
-            _ => String::new(),
-        };
-        d.error_at(
-            AttributePath::root(attr),
-            format!("Unknown {attr}"),
-            format!("{what} {name:?} does not exist{place} (names are case-sensitive)."),
-        );
-    }
-    let known = spec.object_type.privileges(o.major);
-    for p in spec.expanded(o.major) {
-        if !known.contains(&p.as_str()) {
-            d.error_at(
-                AttributePath::root("privileges"),
-                "Privilege not supported by this server",
-                format!(
-                    "{p} on {} needs a newer PostgreSQL than {}; this server knows {}.",
-                    spec.object_type.name(),
-                    o.major,
-                    known.join(", ")
-                ),
-            );
-        }
-    }
-    if d.has_errors() {
-        return Err(d);
-    }
-    if !a.can_act_for_owner {
-        return Err(not_allowed(spec, &a, action, None));
-    }
-    Ok(o.major)
+// ---- writes ----
+
+/// Each step's privileges that `held` (privilege → grantable) does not show done.
+fn unmet(steps: &[Step], option: bool, held: &BTreeMap<String, bool>) -> Vec<Step> {
+    let done = |verb: Verb, p: &String| match verb {
+        Verb::Grant => held.get(p).is_some_and(|g| *g || !option),
+        Verb::Revoke => !held.contains_key(p),
+        Verb::RevokeGrantOption => held.get(p) != Some(&true),
+    };
+    let missed = |(verb, p): &Step| {
+        let p: BTreeSet<String> = p.iter().filter(|p| !done(*verb, p)).cloned().collect();
+        (!p.is_empty()).then_some((*verb, p))
+    };
+    steps.iter().filter_map(missed).collect()
 }
 
-async fn write(pg: &Pg, spec: &Spec, sql: &[String], action: &str) -> Result<(), Diagnostics> {
-    match pg.write(Some(&spec.database), sql).await {
-        Ok(()) => Ok(()),
+/// `"app" still receives SELECT{how}\n  ALTER DEFAULT PRIVILEGES … REVOKE SELECT …;`
+fn fix(spec: &Spec, (verb, privileges): &Step, how: &str) -> String {
+    let p = privileges.iter().cloned().collect::<Vec<_>>().join(", ");
+    let what = match verb {
+        Verb::Grant => "does not receive",
+        Verb::Revoke => "still receives",
+        Verb::RevokeGrantOption => "still receives the grant option of",
+    };
+    let sql = acl_sql(spec, *verb, privileges);
+    format!("{:?} {what} {p}{how}\n  {sql};", spec.role)
+}
+
+/// In the write's transaction: the statements, then the entry read again; an entry that does
+/// not show what was asked rolls everything back (never success followed by drift). Output:
+/// warnings, for a schema's REVOKE that the database-wide entry undoes.
+#[async_trait]
+impl Script for Change<'_> {
+    type Output = Vec<String>;
+
+    async fn run(&self, tx: &Tx<'_>) -> Result<Vec<String>, ScriptError> {
+        let spec = self.spec();
+        let read = async || match tx.query(OBSERVE, &observe_params(spec)).await {
+            Ok(rows) => Observed::of(&rows).map_err(ScriptError::Check),
+            Err(e) => Err(ScriptError::Db(e)),
+        };
+        let before = read().await?;
+        let steps = self.steps(before.major);
+        let held = |(_, p): &Step| p.iter().any(|p| before.held.contains_key(p));
+        match self {
+            // Gone with its role, owner or schema, or nothing held: nothing to revoke (and no
+            // need to be allowed to act for owner).
+            Change::Delete(_) if !before.exists() || !steps.iter().any(held) => {
+                return Ok(Vec::new());
+            }
+            _ if !before.exists() => {
+                let absent = before.absent_text(spec);
+                let absent = error(format!("{absent} (names are case-sensitive)"));
+                return Err(ScriptError::Check(absent));
+            }
+            _ => {}
+        }
+        for (verb, p) in &steps {
+            tx.execute(&acl_sql(spec, *verb, p)).await?;
+        }
+        let after = read().await?;
+        let unmet_here = unmet(&steps, spec.grant_option(), &after.held);
+        if !unmet_here.is_empty() {
+            let lines: Vec<String> = unmet_here.iter().map(|u| fix(spec, u, "; run")).collect();
+            return Err(ScriptError::Check(error(format!(
+                "PostgreSQL did not change the entry as asked, so nothing was changed. As {:?} \
+                 (or a role that may act for it):\n{}\nthen apply again.",
+                spec.owner,
+                lines.join("\n")
+            ))));
+        }
+        // PostgreSQL adds the database-wide entry to every schema's: a per-schema REVOKE
+        // cannot take away what it grants.
+        let Some(schema) = &spec.schema else {
+            return Ok(Vec::new());
+        };
+        let (mut wide, owner) = (spec.clone(), &spec.owner);
+        wide.schema = None;
+        let how = format!(
+            " on {} {owner:?} creates in schema {schema:?}: {owner:?}'s database-wide default \
+             privileges grant it, and a per-schema REVOKE cannot take those away. If it must \
+             not, remove it from what grants it database-wide, or run (for every schema)",
+            spec.object_type.name()
+        );
+        let masked = unmet(&steps, false, &after.wide).into_iter();
+        let masked = masked.filter(|(verb, _)| *verb != Verb::Grant);
+        Ok(masked.map(|u| fix(&wide, &u, &how)).collect())
+    }
+}
+
+/// Runs `change` in the entry's database; warnings go to `op`.
+async fn write(op: &mut Op<'_, Pg>, change: Change<'_>, action: &str) -> Result<(), Diagnostics> {
+    let spec = change.spec();
+    let privileges: Vec<&String> = spec.privileges().iter().collect();
+    check_server_has(op.db, spec.object_type.info().1, &privileges).await?;
+    match op.db.run(Some(&spec.database), &change).await {
+        Ok(warnings) => {
+            for w in warnings {
+                op.warnings.warning("Still granted database-wide", w);
+            }
+            Ok(())
+        }
+        Err(e) if matches!(change, Change::Delete(_)) && e.database_missing() => Ok(()),
         Err(e) if e.is(&SqlState::INSUFFICIENT_PRIVILEGE) => {
-            // A membership revoked between the check and the write.
-            match access(pg, spec).await {
-                Ok(a) => Err(not_allowed(spec, &a, action, Some(&e))),
+            let me = &op.db.pool.settings().username;
+            match op.db.server_version().await {
+                Ok(v) => Err(not_allowed(spec, me, major(v), action, &e)),
                 Err(_) => Err(failed(action, spec, &e)),
             }
         }
@@ -566,9 +626,23 @@ impl ManagedResource for PostgresDefaultPrivileges {
     const TYPE_NAME: &'static str = "rdsiam_postgres_default_privileges";
     const PLAN_NEEDS_DB: bool = true;
 
+    /// Privileges the server lacks (an error); a database, schema, owner or role that does
+    /// not exist (yet).
     async fn check_plan(&self, op: &mut Op<'_, Pg>, planned: &Spec) -> Result<(), Diagnostics> {
         let privileges: Vec<&String> = planned.privileges().iter().collect();
-        check_server_has(op.db, planned.object_type.info().1, &privileges).await
+        check_server_has(op.db, planned.object_type.info().1, &privileges).await?;
+        let db = format!("no database named {:?}", planned.database);
+        let missing = match observe(op.db, planned).await {
+            Ok(o) => o.absent(planned),
+            Err(e) if e.database_missing() => vec![("database", db)],
+            Err(_) => Vec::new(), // the apply reports it
+        };
+        for (attr, m) in missing {
+            let then = format!("{m}: the apply fails unless it exists by then.");
+            let w = Diagnostic::warning(format!("Unknown {attr}"), then);
+            op.warnings.push(w.at(AttributePath::root(attr)));
+        }
+        Ok(())
     }
 
     fn schema() -> Schema {
@@ -577,7 +651,10 @@ impl ManagedResource for PostgresDefaultPrivileges {
                 "Privileges `role` receives on objects `owner` creates later: `ALTER DEFAULT \
                  PRIVILEGES FOR ROLE owner [IN SCHEMA schema] GRANT … ON TABLES TO role`. \
                  Additive: it grants, and on destroy revokes, only the privileges it lists; drift \
-                 shows only for those. Read from `pg_default_acl` in `database`.\n\n\
+                 shows only for those. Read from `pg_default_acl` in `database`, and again after \
+                 every write, in its transaction: a change PostgreSQL did not make fails the apply \
+                 with nothing changed. PostgreSQL adds `owner`'s database-wide entry to every \
+                 schema's: removing from a schema's entry what the database-wide one grants warns.\n\n\
                  The provider's login must be able to act for `owner` (up to PostgreSQL 15: \
                  member of it; from 16: have its privileges, i.e. membership WITH INHERIT TRUE). \
                  It never grants that itself; the error says what to run.\n\n\
@@ -719,8 +796,7 @@ impl ManagedResource for PostgresDefaultPrivileges {
     // GRANT is idempotent and additive: a create whose COMMIT is in doubt returns no state and
     // the next apply grants again, so nothing is kept as tainted.
     async fn create(&self, op: &mut Op<'_, Pg>, spec: Spec) -> Result<Spec, CreateError> {
-        let major = preflight(op.db, &spec, "create").await?;
-        write(op.db, &spec, &apply_sql(None, &spec, major), "create").await?;
+        write(op, Change::Create(&spec), "create").await?;
         Ok(spec)
     }
 
@@ -730,41 +806,12 @@ impl ManagedResource for PostgresDefaultPrivileges {
         prior: Spec,
         spec: Spec,
     ) -> Result<Spec, Diagnostics> {
-        let major = preflight(op.db, &spec, "update").await?;
-        write(
-            op.db,
-            &spec,
-            &apply_sql(Some(&prior), &spec, major),
-            "update",
-        )
-        .await?;
+        write(op, Change::Update(&prior, &spec), "update").await?;
         Ok(spec)
     }
 
     async fn delete(&self, op: &mut Op<'_, Pg>, spec: Spec) -> Result<(), Diagnostics> {
-        let pg = op.db;
-        let o = match observe(pg, &spec).await {
-            Ok(o) => o,
-            Err(e) if e.database_missing() => return Ok(()),
-            Err(e) => return Err(failed("revoke", &spec, &e)),
-        };
-        // Nothing to revoke when a role or the schema is gone or no managed privilege is held:
-        // destroy then needs no right to act for owner.
-        let sql = delete_sql(&spec, o.major);
-        let holds_any = spec
-            .expanded(o.major)
-            .iter()
-            .any(|p| o.held.contains_key(p));
-        if !o.exists() || sql.is_empty() || !holds_any {
-            return Ok(());
-        }
-        let a = access(pg, &spec)
-            .await
-            .map_err(|e| failed("revoke", &spec, &e))?;
-        if !a.can_act_for_owner {
-            return Err(not_allowed(&spec, &a, "revoke", None));
-        }
-        write(pg, &spec, &sql, "revoke").await
+        write(op, Change::Delete(&spec), "revoke").await
     }
 
     fn check_import_id(id: &str) -> Result<(), Diagnostics> {
@@ -782,16 +829,7 @@ impl ManagedResource for PostgresDefaultPrivileges {
             .await
             .map_err(|e| fail(format!("Reading {} failed: {e}", target.target())))?;
         if !o.exists() {
-            let missing: Vec<String> = o
-                .absent(&target)
-                .iter()
-                .map(|(_, what, name)| format!("no {} named {name:?}", what.to_lowercase()))
-                .collect();
-            return Err(fail(format!(
-                "In database {:?}: {}.",
-                target.database,
-                missing.join("; ")
-            )));
+            return Err(fail(format!("{}.", o.absent_text(&target))));
         }
         imported_spec(&target, &o)
             .map(|spec| vec![spec])
@@ -803,7 +841,7 @@ impl ManagedResource for PostgresDefaultPrivileges {
 mod tests {
     use super::*;
     use crate::resources::import_id::encode_field;
-    use crate::resources::privileges::test_support::{config, paths};
+    use crate::resources::privileges::test_support::{config, paths, set};
     use crate::tfplugin::from_value;
 
     fn privs(p: &[&str]) -> Maybe<Vec<String>> {
@@ -829,6 +867,7 @@ mod tests {
             role_exists: true,
             schema_exists: true,
             held: held.iter().map(|(p, g)| (p.to_string(), *g)).collect(),
+            wide: BTreeMap::new(),
         }
     }
 
@@ -839,6 +878,12 @@ mod tests {
             .into_iter()
             .map(|p| (p, g))
             .collect()
+    }
+
+    fn sql(change: Change, major: u32) -> Vec<String> {
+        let steps = change.steps(major);
+        let acl = |(verb, p): &Step| acl_sql(change.spec(), *verb, p);
+        steps.iter().map(acl).collect()
     }
 
     fn ok<T>(r: Result<T, String>) -> T {
@@ -853,14 +898,14 @@ mod tests {
         s.role = "mario.rossi@example.com".into();
         let want = "ALTER DEFAULT PRIVILEGES FOR ROLE \"Owner \"\"x\"\"\" IN SCHEMA \"My.Schema\" \
                     GRANT INSERT, SELECT ON TABLES TO \"mario.rossi@example.com\"";
-        assert_eq!(apply_sql(None, &s, 17), vec![want]);
+        assert_eq!(sql(Change::Create(&s), 17), vec![want]);
         s.schema = None;
         s.with_grant_option = Maybe::Known(true);
         s.privileges = privs(&["ALL"]);
         s.object_type = ObjectType::Sequences;
         let want = "ALTER DEFAULT PRIVILEGES FOR ROLE \"Owner \"\"x\"\"\" GRANT SELECT, UPDATE, USAGE \
                     ON SEQUENCES TO \"mario.rossi@example.com\" WITH GRANT OPTION";
-        assert_eq!(apply_sql(None, &s, 15), vec![want]);
+        assert_eq!(sql(Change::Create(&s), 15), vec![want]);
     }
 
     #[test]
@@ -889,9 +934,28 @@ mod tests {
             format!("{adp} REVOKE GRANT OPTION FOR SELECT ON TABLES FROM \"app_service\""),
             format!("{adp} GRANT SELECT, UPDATE ON TABLES TO \"app_service\""),
         ];
-        assert_eq!(apply_sql(Some(&from), &to, 17), want);
+        assert_eq!(sql(Change::Update(&from, &to), 17), want);
         let want = format!("{adp} REVOKE SELECT, UPDATE ON TABLES FROM \"app_service\"");
-        assert_eq!(delete_sql(&to, 17), vec![want]);
+        assert_eq!(sql(Change::Delete(&to), 17), vec![want]);
+        // The check after the statements: what the entry does not show done, step by step.
+        let steps = Change::Update(&from, &to).steps(17);
+        let held = observed(
+            17,
+            &[("SELECT", false), ("UPDATE", false), ("TRUNCATE", true)],
+        );
+        assert!(unmet(&steps, false, &held.held).is_empty());
+        let held = observed(17, &[("SELECT", true), ("INSERT", false)]).held;
+        let want = [
+            (Verb::Revoke, set(&["INSERT"])),
+            (Verb::RevokeGrantOption, set(&["SELECT"])),
+            (Verb::Grant, set(&["UPDATE"])),
+        ];
+        assert_eq!(unmet(&steps, false, &held), want);
+        let grant = [(Verb::Grant, set(&["INSERT", "SELECT"]))];
+        assert_eq!(
+            unmet(&grant, true, &held),
+            [(Verb::Grant, set(&["INSERT"]))]
+        );
     }
 
     #[test]
