@@ -233,30 +233,14 @@ fn later_table_hides_revoke(major: &str) {
     f.drop();
 }
 
-#[test]
-fn later_table_hides_revoke_pg15() {
-    later_table_hides_revoke("15");
-}
-
-#[test]
-fn later_table_hides_revoke_pg16() {
-    later_table_hides_revoke("16");
-}
-
-#[test]
-fn later_table_hides_revoke_pg13() {
-    later_table_hides_revoke("13");
-}
-
-#[test]
-fn later_table_hides_revoke_pg17() {
-    later_table_hides_revoke("17");
-}
-
-#[test]
-fn later_table_hides_revoke_pg18() {
-    later_table_hides_revoke("18");
-}
+crate::per_major!(
+    later_table_hides_revoke:
+    later_table_hides_revoke_pg13 = "13",
+    later_table_hides_revoke_pg15 = "15",
+    later_table_hides_revoke_pg16 = "16",
+    later_table_hides_revoke_pg17 = "17",
+    later_table_hides_revoke_pg18 = "18",
+);
 
 /// Destroy after the owner created a table must still revoke everything from the old tables.
 #[test]
@@ -416,15 +400,11 @@ fn public_schema_usage_through_public(major: &str) {
     drop_leftovers(pg, &db, &[&owner, &role]);
 }
 
-#[test]
-fn public_schema_usage_through_public_pg13() {
-    public_schema_usage_through_public("13");
-}
-
-#[test]
-fn public_schema_usage_through_public_pg15() {
-    public_schema_usage_through_public("15");
-}
+crate::per_major!(
+    public_schema_usage_through_public:
+    public_schema_usage_through_public_pg13 = "13",
+    public_schema_usage_through_public_pg15 = "15",
+);
 
 /// A database owned by another role, PUBLIC holding CONNECT (`=Tc`): the admin connects
 /// through PUBLIC and its `GRANT CONNECT` only warns.
@@ -461,20 +441,12 @@ fn database_connect_through_public(major: &str) {
     drop_leftovers(pg, &db, &[&owner, &role]);
 }
 
-#[test]
-fn database_connect_through_public_pg13() {
-    database_connect_through_public("13");
-}
-
-#[test]
-fn database_connect_through_public_pg15() {
-    database_connect_through_public("15");
-}
-
-#[test]
-fn database_connect_through_public_pg18() {
-    database_connect_through_public("18");
-}
+crate::per_major!(
+    database_connect_through_public:
+    database_connect_through_public_pg13 = "13",
+    database_connect_through_public_pg15 = "15",
+    database_connect_through_public_pg18 = "18",
+);
 
 // ---- 3. The grantee's own tables block its grant ----
 
@@ -650,15 +622,11 @@ fn revoke_of_another_grantors_privilege(major: &str) {
     f.drop();
 }
 
-#[test]
-fn revoke_of_another_grantors_privilege_pg13() {
-    revoke_of_another_grantors_privilege("13");
-}
-
-#[test]
-fn revoke_of_another_grantors_privilege_pg16() {
-    revoke_of_another_grantors_privilege("16");
-}
+crate::per_major!(
+    revoke_of_another_grantors_privilege:
+    revoke_of_another_grantors_privilege_pg13 = "13",
+    revoke_of_another_grantors_privilege_pg16 = "16",
+);
 
 /// An authoritative grant's plan says what it will revoke, object by object; the apply
 /// revokes exactly that.
@@ -771,15 +739,11 @@ fn maintain_fails_at_plan(major: &str) {
     f.drop();
 }
 
-#[test]
-fn maintain_fails_at_plan_pg15() {
-    maintain_fails_at_plan("15");
-}
-
-#[test]
-fn maintain_fails_at_plan_pg16() {
-    maintain_fails_at_plan("16");
-}
+crate::per_major!(
+    maintain_fails_at_plan:
+    maintain_fails_at_plan_pg15 = "15",
+    maintain_fails_at_plan_pg16 = "16",
+);
 
 // ---- 5. SQL from state ----
 
@@ -1022,20 +986,12 @@ fn schema_revoke_under_database_wide_default(major: &str) {
     f.drop();
 }
 
-#[test]
-fn schema_revoke_under_database_wide_default_pg15() {
-    schema_revoke_under_database_wide_default("15");
-}
-
-#[test]
-fn schema_revoke_under_database_wide_default_pg13() {
-    schema_revoke_under_database_wide_default("13");
-}
-
-#[test]
-fn schema_revoke_under_database_wide_default_pg17() {
-    schema_revoke_under_database_wide_default("17");
-}
+crate::per_major!(
+    schema_revoke_under_database_wide_default:
+    schema_revoke_under_database_wide_default_pg13 = "13",
+    schema_revoke_under_database_wide_default_pg15 = "15",
+    schema_revoke_under_database_wide_default_pg17 = "17",
+);
 
 /// A database, schema, owner or role that does not exist: `terraform plan` warns, naming it
 /// and the attribute; the apply fails naming it; once they exist, the apply works.

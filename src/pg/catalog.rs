@@ -274,6 +274,119 @@ impl Catalog {
     }
 }
 
+/// A role as pg_roles has it, with the roles it is a member of.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleRow {
+    pub connection_limit: i64,
+    /// `rolconfig`: `name=value` settings.
+    pub config: Vec<String>,
+    /// LOGIN, SUPERUSER, CREATEDB, CREATEROLE, REPLICATION, BYPASSRLS.
+    pub flags: [bool; 6],
+    pub member_of: Vec<MemberOf>,
+}
+
+/// One pg_auth_members row of a member (16+ keeps one per grantor).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberOf {
+    pub role: String,
+    /// The granting role's name (its oid when that role was dropped, before 16).
+    pub grantor: String,
+    pub admin: bool,
+    /// Always true before 16, which has neither option.
+    pub inherit: bool,
+    pub set: bool,
+}
+
+/// Every role of the cluster: one query answers every user, role and membership read of a
+/// provider process. Stale after a write to the default database (where role DDL runs).
+pub struct Roles {
+    generation: u64,
+    pub by_name: HashMap<String, RoleRow>,
+    /// The provider's login, and the bootstrap superuser (oid 10), whose name a superuser's
+    /// role grants are recorded under on 16+.
+    pub current_user: String,
+    pub bootstrap: String,
+}
+
+const ROLES_SQL: &str = "SELECT r.rolname::text, r.rolconnlimit::int8, \
+     coalesce(r.rolconfig, '{}')::text[], ARRAY[r.rolcanlogin, r.rolsuper, r.rolcreatedb, \
+     r.rolcreaterole, r.rolreplication, r.rolbypassrls], g.rolname::text, \
+     coalesce(gr.rolname::text, m.grantor::text), m.admin_option, OPTIONS, current_user::text, \
+     (SELECT b.rolname::text FROM pg_roles b WHERE b.oid = 10) \
+     FROM pg_roles r LEFT JOIN pg_auth_members m ON m.member = r.oid \
+     LEFT JOIN pg_roles g ON g.oid = m.roleid LEFT JOIN pg_roles gr ON gr.oid = m.grantor";
+
+async fn load_roles(pg: &Pg, generation: u64) -> Result<Roles, PgError> {
+    let options = match pg.server_version().await? >= 160_000 {
+        true => "m.inherit_option, m.set_option",
+        false => "m.roleid IS NOT NULL, m.roleid IS NOT NULL",
+    };
+    let rows = pg
+        .query(None, &ROLES_SQL.replace("OPTIONS", options), &[])
+        .await?;
+    let mut by_name: HashMap<String, RoleRow> = HashMap::new();
+    let (mut current_user, mut bootstrap) = (String::new(), String::new());
+    for row in &rows {
+        current_user = row.try_get(9).map_err(|e| decode(&e))?;
+        bootstrap = row.try_get(10).map_err(|e| decode(&e))?;
+        let get = |i| -> Result<Option<String>, PgError> { row.try_get(i).map_err(|e| decode(&e)) };
+        let name: String = row.try_get(0).map_err(|e| decode(&e))?;
+        let role = match by_name.entry(name) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let flags: Vec<bool> = row.try_get(3).map_err(|e| decode(&e))?;
+                let mut f = [false; 6];
+                f.iter_mut().zip(flags).for_each(|(f, x)| *f = x);
+                v.insert(RoleRow {
+                    connection_limit: row.try_get(1).map_err(|e| decode(&e))?,
+                    config: row.try_get(2).map_err(|e| decode(&e))?,
+                    flags: f,
+                    member_of: Vec::new(),
+                })
+            }
+        };
+        if let Some(of) = get(4)? {
+            let flag = |i| -> Result<bool, PgError> {
+                let v: Option<bool> = row.try_get(i).map_err(|e| decode(&e))?;
+                Ok(v.unwrap_or(false))
+            };
+            role.member_of.push(MemberOf {
+                role: of,
+                grantor: get(5)?.unwrap_or_default(),
+                admin: flag(6)?,
+                inherit: flag(7)?,
+                set: flag(8)?,
+            });
+        }
+    }
+    Ok(Roles {
+        generation,
+        by_name,
+        current_user,
+        bootstrap,
+    })
+}
+
+/// The process's [`Roles`], loaded once however many reads ask together, and again after a
+/// write.
+#[derive(Default)]
+pub struct RoleCache(tokio::sync::Mutex<Option<Arc<Roles>>>);
+
+impl RoleCache {
+    pub async fn get(&self, pg: &Pg) -> Result<Arc<Roles>, PgError> {
+        let mut cached = self.0.lock().await;
+        let generation = pg.write_generation(None);
+        if let Some(r) = cached.as_ref()
+            && r.generation == generation
+        {
+            return Ok(r.clone());
+        }
+        let roles = Arc::new(load_roles(pg, generation).await?);
+        *cached = Some(roles.clone());
+        Ok(roles)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

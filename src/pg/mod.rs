@@ -165,6 +165,7 @@ pub struct Pg {
     /// whichever resource wrote.
     generations: Mutex<HashMap<String, u64>>,
     server_version: tokio::sync::OnceCell<i32>,
+    roles: catalog::RoleCache,
 }
 
 /// Lets resources ask the provider for PostgreSQL lazily: nothing connects until a resource
@@ -182,6 +183,7 @@ impl Pg {
             write_locks: Mutex::new(HashMap::new()),
             generations: Mutex::new(HashMap::new()),
             server_version: tokio::sync::OnceCell::new(),
+            roles: catalog::RoleCache::default(),
         }
     }
 
@@ -205,6 +207,11 @@ impl Pg {
             })
             .await
             .copied()
+    }
+
+    /// Every role and membership, from one query per provider process (again after a write).
+    pub async fn roles(&self) -> Result<Arc<catalog::Roles>, PgError> {
+        self.roles.get(self).await
     }
 
     fn db<'a>(&'a self, database: Option<&'a str>) -> &'a str {

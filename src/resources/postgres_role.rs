@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::pg::ident::quote_ident;
-use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres, unavailable};
 use crate::resources::pg_roles::{
@@ -93,25 +92,11 @@ struct Observed {
     member_of: BTreeSet<String>,
 }
 
-const READ_ROLE: &str = "SELECT r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, \
-     r.rolreplication, r.rolbypassrls, \
-     array(SELECT DISTINCT g.rolname::text FROM pg_auth_members m \
-           JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid) \
-     FROM pg_roles r WHERE r.rolname = $1";
-
 async fn observe(pg: &Pg, name: &str) -> Result<Option<Observed>, PgError> {
-    let rows = pg.query(None, READ_ROLE, &[&name]).await?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
-    };
-    let mut flags = [false; 6];
-    for (i, f) in flags.iter_mut().enumerate() {
-        *f = col(row, i)?;
-    }
-    let member_of: Vec<String> = col(row, 6)?;
-    Ok(Some(Observed {
-        flags,
-        member_of: member_of.into_iter().collect(),
+    let roles = pg.roles().await?;
+    Ok(roles.by_name.get(name).map(|r| Observed {
+        flags: r.flags,
+        member_of: r.member_of.iter().map(|m| m.role.clone()).collect(),
     }))
 }
 

@@ -67,48 +67,33 @@ struct Row {
 /// The role that GRANTs by the provider's login are recorded under: a superuser's grants are
 /// recorded as the bootstrap superuser's (16+).
 async fn our_grantor(pg: &Pg) -> Result<String, PgError> {
-    let (me, superuser) = current_user(pg).await?;
-    if !superuser {
-        return Ok(me);
-    }
-    let rows = pg
-        .query(
-            None,
-            "SELECT rolname::text FROM pg_roles WHERE oid = 10",
-            &[],
-        )
-        .await?;
-    match rows.first() {
-        Some(r) => col(r, 0),
-        None => Ok(me),
-    }
+    let roles = pg.roles().await?;
+    let me = &roles.current_user;
+    let superuser = roles.by_name.get(me).is_some_and(|r| r.flags[1]);
+    Ok(match superuser {
+        true => roles.bootstrap.clone(),
+        false => me.clone(),
+    })
 }
 
-async fn rows(pg: &Pg, role: &str, member: &str, v16: bool) -> Result<Vec<Row>, PgError> {
-    let options = if v16 {
-        "m.inherit_option, m.set_option"
-    } else {
-        "true, true"
-    };
-    // A grantor may be a dropped role before 16: show its oid then.
-    let sql = format!(
-        "SELECT coalesce(g.rolname::text, m.grantor::text), m.admin_option, {options} \
-         FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid \
-         JOIN pg_roles u ON u.oid = m.member LEFT JOIN pg_roles g ON g.oid = m.grantor \
-         WHERE r.rolname = $1 AND u.rolname = $2 ORDER BY 1"
-    );
-    let found = pg.query(None, &sql, &[&role, &member]).await?;
-    found
-        .iter()
-        .map(|r| {
-            Ok(Row {
-                grantor: col(r, 0)?,
-                admin: col(r, 1)?,
-                inherit: col(r, 2)?,
-                set: col(r, 3)?,
-            })
+/// The member's grants of `role`, one per grantor, by grantor.
+async fn rows(pg: &Pg, role: &str, member: &str) -> Result<Vec<Row>, PgError> {
+    let roles = pg.roles().await?;
+    let of = roles
+        .by_name
+        .get(member)
+        .map(|m| &m.member_of[..])
+        .unwrap_or_default();
+    let mut rows: Vec<Row> = (of.iter().filter(|m| m.role == role))
+        .map(|m| Row {
+            grantor: m.grantor.clone(),
+            admin: m.admin,
+            inherit: m.inherit,
+            set: m.set,
         })
-        .collect()
+        .collect();
+    rows.sort_by(|a, b| a.grantor.cmp(&b.grantor));
+    Ok(rows)
 }
 
 /// The row this resource reports: the one our login granted, else another grantor's (with a
@@ -402,9 +387,8 @@ impl ManagedResource for PostgresRoleMembership {
     ) -> Result<Option<MembershipSpec>, Diagnostics> {
         let pg = op.db;
         let found = async {
-            let v16 = pg.server_version().await? >= V16;
             let ours = our_grantor(pg).await?;
-            Ok::<_, PgError>((rows(pg, &recorded.role, &recorded.member, v16).await?, ours))
+            Ok::<_, PgError>((rows(pg, &recorded.role, &recorded.member).await?, ours))
         }
         .await
         .map_err(|e| read_error(&recorded, &e))?;
@@ -421,7 +405,7 @@ impl ManagedResource for PostgresRoleMembership {
         refuse_self(pg, &spec).await?;
         let v16 = check_version(pg, &spec).await?;
         let ours = our_grantor(pg).await.map_err(unavailable::<Postgres>)?;
-        let existing = rows(pg, &spec.role, &spec.member, v16)
+        let existing = rows(pg, &spec.role, &spec.member)
             .await
             .map_err(|e| read_error(&spec, &e))?;
         // Before 16 there is one row whoever granted it: adopting it would let destroy revoke a
@@ -475,7 +459,7 @@ impl ManagedResource for PostgresRoleMembership {
                 .await
                 .map_err(|e| write_error("update", &spec, &e))?;
         }
-        let found = rows(pg, &spec.role, &spec.member, v16)
+        let found = rows(pg, &spec.role, &spec.member)
             .await
             .map_err(|e| read_error(&spec, &e))?;
         match pick(found, &ours, &spec, &mut op.warnings) {

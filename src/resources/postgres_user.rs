@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::pg::ident::{quote_ident, quote_literal, validate_name};
-use crate::pg::row::col;
 use crate::pg::{Pg, PgError};
 use crate::resources::managed::{CreateError, ManagedResource, Op, Postgres, unavailable};
 use crate::resources::pg_roles::{
@@ -134,30 +133,21 @@ fn config_value<'a>(config: &'a [String], key: &str) -> Option<&'a str> {
         .find_map(|e| e.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
-const READ_ROLE: &str = "SELECT r.rolconnlimit::int8, coalesce(r.rolconfig, '{}')::text[], \
-     array(SELECT DISTINCT g.rolname::text FROM pg_auth_members m \
-           JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), \
-     ARRAY[r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication, \
-           r.rolbypassrls] \
-     FROM pg_roles r WHERE r.rolname = $1";
-
 async fn observe(pg: &Pg, name: &str) -> Result<Option<Observed>, PgError> {
-    let rows = pg.query(None, READ_ROLE, &[&name]).await?;
-    let Some(row) = rows.first() else {
+    let roles = pg.roles().await?;
+    let Some(r) = roles.by_name.get(name) else {
         return Ok(None);
     };
-    let member_of: Vec<String> = col(row, 2)?;
-    let flags: Vec<bool> = col(row, 3)?;
     Ok(Some(Observed {
-        connection_limit: col(row, 0)?,
+        connection_limit: r.connection_limit,
         attributes: ROLE_ATTRIBUTES
             .iter()
-            .zip(flags)
+            .zip(r.flags)
             .filter(|(_, on)| *on)
             .map(|((name, _), _)| name.to_string())
             .collect(),
-        member_of: member_of.into_iter().collect(),
-        config: col(row, 1)?,
+        member_of: r.member_of.iter().map(|m| m.role.clone()).collect(),
+        config: r.config.clone(),
     }))
 }
 

@@ -74,6 +74,20 @@ pub fn provider_bin() -> &'static Path {
 /// [`provider_bin`] as a string, for argument lists.
 pub const PROVIDER_BIN: &str = env!("CARGO_BIN_EXE_terraform-provider-rdsiam");
 
+/// One `#[test]` per PostgreSQL major calling the same scenario:
+/// `per_major!(scenario: scenario_pg13 = "13", scenario_pg15 = "15");`
+#[macro_export]
+macro_rules! per_major {
+    ($f:ident: $($name:ident = $major:literal),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $f($major);
+            }
+        )+
+    };
+}
+
 /// The `terraform` block every configuration of the provider starts with, as a literal for
 /// `concat!` in constant configurations (else use [`REQUIRED_PROVIDERS`]).
 #[macro_export]
