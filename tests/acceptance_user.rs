@@ -411,10 +411,14 @@ resource "rdsiam_postgres_user" "tls" {
     ws.write("main.tf", &format!("{block}{user}"));
     let out = ws.fails(&["apply"]);
     let text = format!("{}{}", out.stdout, out.stderr);
+    // In plain words, naming both: the host connected to and the names in the certificate.
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        text.contains("NotValidForName") || text.contains("not valid for"),
+        words.contains("the server certificate is for \"localhost\"")
+            && words.contains("not for \"wronghost\", the host the provider connected to"),
         "{text}"
     );
+    assert!(!words.contains("NotValidForName"), "{text}");
     assert!(!role_exists(pg, "tls_probe"));
 
     // require: encrypted without a CA.

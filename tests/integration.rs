@@ -27,5 +27,6 @@ mod pool;
 mod process;
 mod release;
 mod reliability;
+mod tls;
 mod token_botocore;
 mod walkthroughs;

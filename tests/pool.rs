@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use support::postgres::PgCluster;
 use terraform_provider_rdsiam::pg::Pg;
-use terraform_provider_rdsiam::pg::connect::{ConnectSettings, Pool, SslMode, StaticPassword};
+use terraform_provider_rdsiam::pg::connect::{
+    ConnectSettings, Pool, Roots, SslMode, StaticPassword,
+};
 
 fn settings(pg: &PgCluster, user: &str, max: usize) -> ConnectSettings {
     ConnectSettings {
@@ -19,7 +21,10 @@ fn settings(pg: &PgCluster, user: &str, max: usize) -> ConnectSettings {
         port: pg.port(),
         username: user.into(),
         sslmode: SslMode::VerifyFull,
-        root_cert_pem: Some(pg.ca_pem()),
+        roots: Roots::Given {
+            origin: "the test CA".into(),
+            pem: pg.ca_pem(),
+        },
         connect_timeout: Duration::from_secs(5),
         max_connections: max,
         statement_timeout: None,

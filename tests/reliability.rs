@@ -321,14 +321,14 @@ fn chain_config() -> String {
 
 /// Connects to the front directly with `password` as `user`.
 fn front_login(front: &IamFront, user: &str, password: &str) -> Result<(), String> {
-    use terraform_provider_rdsiam::pg::connect::{SslMode, client_tls_config};
+    use terraform_provider_rdsiam::pg::connect::{Roots, SslMode, client_tls_config};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
-            client_tls_config(SslMode::Require, None).map_err(|e| e.0)?,
+            client_tls_config(SslMode::Require, &Roots::Default).map_err(|e| e.0)?,
         );
         let mut cfg = tokio_postgres::Config::new();
         cfg.host("localhost")

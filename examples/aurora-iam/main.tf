@@ -36,8 +36,7 @@ provider "rdsiam" {
     username    = var.db_admin_username
     password    = var.db_admin_password
     iam_auth    = var.db_admin_password == null # no password: log in with an IAM token
-    sslmode     = "verify-full"
-    sslrootcert = var.db_ca_cert
+    sslrootcert = var.db_ca_cert                # null: the built-in RDS CA bundle
   }
 }
 

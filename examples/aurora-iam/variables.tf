@@ -27,8 +27,9 @@ variable "db_port" {
 }
 
 variable "db_ca_cert" {
-  description = "CA bundle for verify-full: for RDS, AWS's global-bundle.pem (path or PEM)."
+  description = "CA bundle the server certificate is checked against (path or PEM). Leave unset for RDS: the provider has the Amazon RDS CA bundle built in."
   type        = string
+  default     = null
 }
 
 variable "db_admin_username" {

@@ -37,8 +37,8 @@ provider "rdsiam" {
     # A fresh IAM token, signed with the `aws` credentials, for every new connection.
     iam_auth = true
 
-    # Check the server certificate and host name against the RDS CA bundle.
-    sslmode     = "verify-full"
-    sslrootcert = "/etc/ssl/certs/rds-global-bundle.pem" # a path or the PEM text itself
+    # TLS needs nothing here: by default (verify-full) the server certificate and host name
+    # are checked against the system's CAs and the Amazon RDS CA bundle built into the
+    # provider. For a private CA: sslrootcert = "/path/ca.pem" (a path or the PEM text).
   }
 }

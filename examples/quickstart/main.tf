@@ -37,8 +37,7 @@ provider "rdsiam" {
     database    = var.database
     username    = var.db_admin_username
     password    = var.db_admin_password
-    sslmode     = "verify-full"
-    sslrootcert = var.db_ca_cert
+    sslrootcert = var.db_ca_cert # null: the system's CAs and the built-in RDS CA bundle
   }
 }
 

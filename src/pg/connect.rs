@@ -1,6 +1,7 @@
-//! Connections to PostgreSQL the way RDS wants them: TLS, a fresh IAM token (when configured)
-//! for every new connection, and a small pool shared by every resource of one Terraform
-//! command, never holding more than `max_connections` connections across all databases.
+//! Connections to PostgreSQL the way RDS wants them: verified TLS (`tls.rs`), a fresh IAM token
+//! (when configured) for every new connection, minted only once the server's certificate has
+//! passed its checks, and a small pool shared by every resource of one Terraform command, never
+//! holding more than `max_connections` connections across all databases.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,49 +10,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::tfplugin::log;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SslMode {
-    Disable,
-    /// Encrypt, trust any server certificate (libpq's `require` without a root certificate).
-    Require,
-    /// Encrypt and check the chain against `sslrootcert`, not the host name.
-    VerifyCa,
-    /// Encrypt, check the chain and that the certificate names the host.
-    VerifyFull,
-}
-
-impl SslMode {
-    /// libpq's name, as users write it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SslMode::Disable => "disable",
-            SslMode::Require => "require",
-            SslMode::VerifyCa => "verify-ca",
-            SslMode::VerifyFull => "verify-full",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SslMode> {
-        match s {
-            "disable" => Some(SslMode::Disable),
-            "require" => Some(SslMode::Require),
-            "verify-ca" => Some(SslMode::VerifyCa),
-            "verify-full" => Some(SslMode::VerifyFull),
-            _ => None,
-        }
-    }
-}
+pub use super::tls::{Roots, SslMode};
 
 /// Supplies the password for each new connection: a fixed one, or a freshly minted IAM token.
 #[async_trait]
@@ -79,8 +48,8 @@ pub struct ConnectSettings {
     pub port: u16,
     pub username: String,
     pub sslmode: SslMode,
-    /// PEM text of the CA bundle for verify-ca / verify-full.
-    pub root_cert_pem: Option<String>,
+    /// The CA certificates the server certificate is checked against.
+    pub roots: Roots,
     pub connect_timeout: Duration,
     pub max_connections: usize,
     /// Session settings for the provider's own connections, e.g. `30s`.
@@ -112,7 +81,7 @@ type Idle = Vec<(Client, OwnedSemaphorePermit)>;
 pub struct Pool {
     settings: ConnectSettings,
     password: Arc<dyn PasswordSource>,
-    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    tls: Option<MakeRustlsConnect>,
     permits: Arc<Semaphore>,
     idle: Mutex<HashMap<String, Idle>>,
     /// Wakes tasks waiting for a connection when one goes back to the idle list (idle
@@ -248,9 +217,10 @@ impl Pool {
     ) -> Result<Arc<Pool>, ConnectError> {
         let tls = match settings.sslmode {
             SslMode::Disable => None,
-            mode => Some(tokio_postgres_rustls::MakeRustlsConnect::new(
-                client_tls_config(mode, settings.root_cert_pem.as_deref())?,
-            )),
+            mode => Some(MakeRustlsConnect::new(client_tls_config(
+                mode,
+                &settings.roots,
+            )?)),
         };
         let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
         Ok(Arc::new(Pool {
@@ -364,23 +334,31 @@ impl Pool {
                 }
             }
         }
+        let via = match self.settings.hostaddr {
+            Some(ip) => format!(" (address {ip})"),
+            None => String::new(),
+        };
         Err(ConnectError(format!(
-            "cannot connect to PostgreSQL at {}:{} (database {:?}, user {:?}, sslmode {:?}): {last}",
+            "cannot connect to PostgreSQL at {}:{}{via} (database {:?}, user {:?}, sslmode {}): {last}",
             self.settings.host,
             self.settings.port,
             database,
             self.settings.username,
-            self.settings.sslmode
+            self.settings.sslmode.as_str()
         )))
+    }
+
+    async fn password(&self) -> Result<String, (String, bool)> {
+        let password = self.password.password().await.map_err(|e| (e, false))?;
+        if self.password.is_token() {
+            self.stats.tokens_minted.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(password)
     }
 
     /// One attempt; the error says whether retrying may help.
     async fn connect_once(&self, database: &str) -> Result<Client, (String, bool)> {
         let s = &self.settings;
-        let password = self.password.password().await.map_err(|e| (e, false))?;
-        if self.password.is_token() {
-            self.stats.tokens_minted.fetch_add(1, Ordering::Relaxed);
-        }
         let mut cfg = tokio_postgres::Config::new();
         cfg.host(&s.host);
         if let Some(ip) = s.hostaddr {
@@ -388,7 +366,6 @@ impl Pool {
         }
         cfg.port(s.port)
             .user(&s.username)
-            .password(password)
             .dbname(database)
             .application_name("terraform-provider-rdsiam")
             .connect_timeout(s.connect_timeout);
@@ -402,46 +379,216 @@ impl Pool {
         if !options.is_empty() {
             cfg.options(options.join(" "));
         }
-        let result = match &self.tls {
-            Some(tls) => {
-                cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
-                cfg.connect(tls.clone()).await.map(|(client, conn)| {
-                    drive(conn, s, database);
-                    client
-                })
-            }
-            None => {
-                cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                cfg.connect(tokio_postgres::NoTls)
-                    .await
-                    .map(|(client, conn)| {
+        let client = match &self.tls {
+            Some(_) => {
+                let stream = self.open_tls().await?;
+                // Only now, with the server's certificate checked, is the password read or
+                // the IAM token minted: nothing of it exists before the handshake passed.
+                cfg.password(self.password().await?);
+                // TLS is already up: tokio-postgres takes the stream as it is (a "direct" TLS
+                // negotiation whose handshake is the stream itself), and still gets its
+                // certificate for SCRAM channel binding.
+                cfg.ssl_mode(tokio_postgres::config::SslMode::Require)
+                    .ssl_negotiation(tokio_postgres::config::SslNegotiation::Direct);
+                let login =
+                    tokio::time::timeout(s.connect_timeout, cfg.connect_raw(stream, Established));
+                match login.await {
+                    Ok(Ok((client, conn))) => {
                         drive(conn, s, database);
                         client
-                    })
+                    }
+                    Ok(Err(e)) => return Err((describe(&e), is_transient(&e))),
+                    Err(_) => {
+                        return Err((
+                            format!(
+                                "the server did not complete the login within {} s (connect_timeout)",
+                                s.connect_timeout.as_secs()
+                            ),
+                            true,
+                        ));
+                    }
+                }
+            }
+            None => {
+                cfg.password(self.password().await?);
+                cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                match cfg.connect(tokio_postgres::NoTls).await {
+                    Ok((client, conn)) => {
+                        drive(conn, s, database);
+                        client
+                    }
+                    Err(e) => return Err((describe(&e), is_transient(&e))),
+                }
             }
         };
-        match result {
-            Ok(c) => {
-                self.stats
-                    .connections_opened
-                    .fetch_add(1, Ordering::Relaxed);
-                self.record_stats();
-                // Never the password or token.
-                log::debug(
-                    "PostgreSQL connection opened",
-                    &[
-                        ("host", s.host.as_str().into()),
-                        ("port", s.port.into()),
-                        ("user", s.username.as_str().into()),
-                        ("database", database.into()),
-                        ("sslmode", s.sslmode.as_str().into()),
-                        ("iam_auth", self.password.is_token().into()),
-                    ],
-                );
-                Ok(c)
+        self.stats
+            .connections_opened
+            .fetch_add(1, Ordering::Relaxed);
+        self.record_stats();
+        // Never the password or token.
+        log::debug(
+            "PostgreSQL connection opened",
+            &[
+                ("host", s.host.as_str().into()),
+                ("port", s.port.into()),
+                ("user", s.username.as_str().into()),
+                ("database", database.into()),
+                ("sslmode", s.sslmode.as_str().into()),
+                ("iam_auth", self.password.is_token().into()),
+            ],
+        );
+        Ok(client)
+    }
+
+    /// A TLS connection to the server whose certificate passed every check of the sslmode,
+    /// before anything of ours (startup message, user name, password) was sent: TCP, the
+    /// SSLRequest, the handshake, within `connect_timeout`. Each address of `host` is tried in
+    /// turn until one answers; a refused certificate ends the attempt at once.
+    pub async fn open_tls(&self) -> Result<VerifiedStream, (String, bool)> {
+        let s = &self.settings;
+        let Some(mut tls) = self.tls.clone() else {
+            return Err(("sslmode is \"disable\": no TLS".into(), false));
+        };
+        let addrs: Vec<std::net::SocketAddr> = match s.hostaddr {
+            Some(ip) => vec![std::net::SocketAddr::new(ip, s.port)],
+            None if s.host.starts_with('/') => {
+                return Err((
+                    format!(
+                        "{:?} is a Unix socket directory, and PostgreSQL offers no TLS over Unix sockets: set sslmode = \"disable\" for a local socket, or connect over TCP",
+                        s.host
+                    ),
+                    false,
+                ));
             }
-            Err(e) => Err((describe(&e), is_transient(&e))),
+            None => tokio::net::lookup_host((s.host.as_str(), s.port))
+                .await
+                .map_err(|e| {
+                    (
+                        format!("cannot resolve the host name {:?}: {e}", s.host),
+                        false,
+                    )
+                })?
+                .collect(),
+        };
+        let mut last = (
+            format!("the host name {:?} resolves to no address", s.host),
+            false,
+        );
+        for addr in addrs {
+            let connector = match MakeTlsConnect::<TcpStream>::make_tls_connect(&mut tls, &s.host) {
+                Ok(c) => c,
+                Err(never) => match never {},
+            };
+            match tokio::time::timeout(s.connect_timeout, handshake(addr, connector)).await {
+                Ok(Ok(stream)) => return Ok(stream),
+                Ok(Err((msg, transient))) => {
+                    if !transient {
+                        return Err((msg, false));
+                    }
+                    last = (msg, true);
+                }
+                Err(_) => {
+                    last = (
+                        format!(
+                            "no TLS connection to {addr} within {} s (connect_timeout)",
+                            s.connect_timeout.as_secs()
+                        ),
+                        true,
+                    );
+                }
+            }
         }
+        Err(last)
+    }
+}
+
+/// A TLS stream to the server whose certificate was checked (see [`Pool::open_tls`]).
+pub type VerifiedStream = <MakeRustlsConnect as MakeTlsConnect<TcpStream>>::Stream;
+
+/// The SSLRequest code of the PostgreSQL protocol.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+/// TCP, SSLRequest and the TLS handshake (the certificate checks happen inside it).
+async fn handshake(
+    addr: std::net::SocketAddr,
+    connector: <MakeRustlsConnect as MakeTlsConnect<TcpStream>>::TlsConnect,
+) -> Result<VerifiedStream, (String, bool)> {
+    let io = |what: &str, e: std::io::Error| {
+        use std::io::ErrorKind as K;
+        let transient = matches!(
+            e.kind(),
+            K::ConnectionRefused
+                | K::ConnectionReset
+                | K::ConnectionAborted
+                | K::BrokenPipe
+                | K::UnexpectedEof
+                | K::TimedOut
+        );
+        (format!("{what} {addr}: {e}"), transient)
+    };
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(|e| io("cannot open a socket to", e))?;
+    // As tokio-postgres does: keepalives on (the system's idle time), no Nagle delay.
+    let _ = socket.set_keepalive(true);
+    let mut tcp = socket
+        .connect(addr)
+        .await
+        .map_err(|e| io("cannot connect to", e))?;
+    let _ = tcp.set_nodelay(true);
+    tcp.write_all(&SSL_REQUEST)
+        .await
+        .map_err(|e| io("connection lost to", e))?;
+    let mut answer = [0u8; 1];
+    tcp.read_exact(&mut answer)
+        .await
+        .map_err(|e| io("connection lost to", e))?;
+    match answer[0] {
+        b'S' => {}
+        b'N' => {
+            return Err((
+                "the server does not accept TLS connections (it declined the TLS request): enable ssl on the server, or set sslmode = \"disable\" if an unencrypted connection is really meant".into(),
+                false,
+            ));
+        }
+        other => {
+            return Err((
+                format!(
+                    "the server answered the TLS request with {:?} instead of S or N: is it a PostgreSQL server?",
+                    char::from(other)
+                ),
+                false,
+            ));
+        }
+    }
+    connector.connect(tcp).await.map_err(|e| {
+        // A refused certificate or a TLS alert is not worth another attempt; a dropped
+        // connection may be (a restarting server).
+        let transient = e.get_ref().is_none_or(|i| !i.is::<rustls::Error>())
+            && matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+        (super::tls::explain_handshake_error(&e), transient)
+    })
+}
+
+/// The already-established TLS stream as tokio-postgres's "TLS connector" (see
+/// `connect_once`): it hands the stream over unchanged.
+struct Established;
+
+impl TlsConnect<VerifiedStream> for Established {
+    type Stream = VerifiedStream;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<VerifiedStream, std::convert::Infallible>>;
+
+    fn connect(self, stream: VerifiedStream) -> Self::Future {
+        std::future::ready(Ok(stream))
     }
 }
 
@@ -487,176 +634,10 @@ impl Pool {
     }
 }
 
-/// The rustls client configuration for a given sslmode.
+/// The rustls client configuration for `mode` (not `disable`) and `roots`.
 pub fn client_tls_config(
     mode: SslMode,
-    root_pem: Option<&str>,
+    roots: &Roots,
 ) -> Result<rustls::ClientConfig, ConnectError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectError(format!("TLS setup: {e}")))?;
-    let roots = || -> Result<RootCertStore, ConnectError> {
-        let pem = root_pem.ok_or_else(|| {
-            ConnectError(format!(
-                "sslmode {mode:?} needs sslrootcert: the CA certificate(s) that signed the server's certificate (for RDS, the global bundle from AWS)"
-            ))
-        })?;
-        let mut store = RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            let cert =
-                cert.map_err(|e| ConnectError(format!("sslrootcert is not valid PEM: {e}")))?;
-            store.add(cert).map_err(|e| {
-                ConnectError(format!("sslrootcert holds an unusable certificate: {e}"))
-            })?;
-        }
-        if store.is_empty() {
-            return Err(ConnectError("sslrootcert holds no certificate".into()));
-        }
-        Ok(store)
-    };
-    let cfg = match mode {
-        SslMode::VerifyFull => builder
-            .with_root_certificates(roots()?)
-            .with_no_client_auth(),
-        SslMode::VerifyCa => {
-            let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                Arc::new(roots()?),
-                provider.clone(),
-            )
-            .build()
-            .map_err(|e| ConnectError(format!("TLS setup: {e}")))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(ChainOnly(inner)))
-                .with_no_client_auth()
-        }
-        SslMode::Require | SslMode::Disable => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(
-                provider.signature_verification_algorithms,
-            )))
-            .with_no_client_auth(),
-    };
-    Ok(cfg)
-}
-
-fn provider_algs() -> WebPkiSupportedAlgorithms {
-    let p: CryptoProvider = rustls::crypto::aws_lc_rs::default_provider();
-    p.signature_verification_algorithms
-}
-
-/// `sslmode=require`: encrypted, but any certificate is accepted (as libpq does).
-#[derive(Debug)]
-struct AnyCert(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
-}
-
-/// `sslmode=verify-ca`: the chain must verify; the host name may differ.
-#[derive(Debug)]
-struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
-            | Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &provider_algs())
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &provider_algs())
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `sslrootcert` may be a path or the PEM text itself.
-pub fn load_root_cert(value: &str) -> Result<String, ConnectError> {
-    if value.trim_start().starts_with("-----BEGIN") {
-        return Ok(value.to_string());
-    }
-    std::fs::read_to_string(value)
-        .map_err(|e| ConnectError(format!("cannot read sslrootcert file {value:?}: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sslmodes() {
-        assert_eq!(SslMode::parse("verify-full"), Some(SslMode::VerifyFull));
-        assert_eq!(SslMode::parse("prefer"), None);
-    }
-
-    #[test]
-    fn verify_modes_need_a_root() {
-        let e = client_tls_config(SslMode::VerifyFull, None).err();
-        assert!(e.is_some_and(|e| e.0.contains("sslrootcert")));
-        assert!(client_tls_config(SslMode::Require, None).is_ok());
-        assert!(client_tls_config(SslMode::VerifyCa, Some("garbage")).is_err());
-    }
-
-    #[test]
-    fn root_cert_path_or_pem() {
-        assert!(load_root_cert("-----BEGIN CERTIFICATE-----\nx").is_ok());
-        assert!(load_root_cert("/nonexistent/ca.pem").is_err());
-    }
+    super::tls::client_config(mode, roots).map_err(ConnectError)
 }

