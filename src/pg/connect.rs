@@ -61,6 +61,20 @@ pub trait PasswordSource: Send + Sync {
     fn is_token(&self) -> bool {
         false
     }
+    /// The server rejected `password` (SQLSTATE 28P01). A source that may have another one by
+    /// now (a rotated secret, re-read) says [`Rejected::Retry`].
+    async fn rejected(&self, _password: &str) -> Rejected {
+        Rejected::GiveUp(None)
+    }
+}
+
+/// What [`PasswordSource::rejected`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// The next `password()` gives a different password: worth one more attempt.
+    Retry,
+    /// No other password to try; the note (never a password) is added to the error.
+    GiveUp(Option<String>),
 }
 
 pub struct StaticPassword(pub String);
@@ -388,7 +402,7 @@ impl Pool {
         }
         cfg.port(s.port)
             .user(&s.username)
-            .password(password)
+            .password(&password)
             .dbname(database)
             .application_name("terraform-provider-rdsiam")
             .connect_timeout(s.connect_timeout);
@@ -439,6 +453,16 @@ impl Pool {
                     ],
                 );
                 Ok(c)
+            }
+            Err(e) if e.code() == Some(&SqlState::INVALID_PASSWORD) => {
+                match self.password.rejected(&password).await {
+                    // A rotated password: retried like a transient error.
+                    Rejected::Retry => Err((describe(&e), true)),
+                    Rejected::GiveUp(None) => Err((describe(&e), false)),
+                    Rejected::GiveUp(Some(note)) => {
+                        Err((format!("{}; {note}", describe(&e)), false))
+                    }
+                }
             }
             Err(e) => Err((describe(&e), is_transient(&e))),
         }
