@@ -27,6 +27,7 @@ mod pool;
 mod process;
 mod release;
 mod reliability;
+mod secrets;
 mod tls;
 mod token_botocore;
 mod walkthroughs;

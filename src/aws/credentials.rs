@@ -15,6 +15,7 @@
 //! | credentials | aws-config's default chain: environment (`AWS_ACCESS_KEY_ID`…) → the profile (static keys, SSO, `credential_process`, `role_arn`/`source_profile`) → web identity (`AWS_WEB_IDENTITY_TOKEN_FILE`, EKS IRSA) → container credentials (EKS Pod Identity, ECS) → IMDS. With `aws.assume_role` those become the *source* credentials for `sts:AssumeRole`. |
 //! | RDS endpoint | `aws.endpoints.rds` → `AWS_ENDPOINT_URL_RDS` → `AWS_ENDPOINT_URL` → the profile's `endpoint_url` → AWS |
 //! | STS endpoint (assume_role) | `aws.endpoints.sts` → `AWS_ENDPOINT_URL_STS` → `AWS_ENDPOINT_URL` → the profile → AWS |
+//! | Secrets Manager endpoint (`postgres.password_secret`) | `aws.endpoints.secretsmanager` → `AWS_ENDPOINT_URL_SECRETS_MANAGER` → `AWS_ENDPOINT_URL` → the profile → AWS |
 //!
 //! # Laziness
 //!
@@ -56,6 +57,7 @@ pub struct AssumeRole {
 pub struct Endpoints {
     pub rds: Option<String>,
     pub sts: Option<String>,
+    pub secretsmanager: Option<String>,
 }
 
 /// The provider's `aws` block, parsed and checked (by `provider::aws_block`) but not acted upon.
@@ -338,6 +340,32 @@ impl Aws {
             b = b.endpoint_url(url);
         }
         Ok(aws_sdk_rds::Client::from_conf(b.build()))
+    }
+
+    /// A Secrets Manager client in `region` (a secret ARN's) or the provider's region,
+    /// honouring `endpoints.secretsmanager`.
+    pub async fn secretsmanager_in(
+        &self,
+        region: Option<&str>,
+    ) -> Result<aws_sdk_secretsmanager::Client, AwsError> {
+        let conf = self.sdk_config().await?;
+        let region = match region {
+            Some(r) => r.to_string(),
+            None => match conf.region() {
+                Some(r) => r.to_string(),
+                None => return Err(no_region_error(&self.settings, &process_env)),
+            },
+        };
+        self.creds_checked
+            .get_or_try_init(|| async { self.credentials().await.map(|_| ()) })
+            .await?;
+        let mut b = aws_sdk_secretsmanager::config::Builder::from(conf)
+            .region(Region::new(region))
+            .retry_config(self.retry.clone());
+        if let Some(url) = &self.settings.endpoints.secretsmanager {
+            b = b.endpoint_url(url);
+        }
+        Ok(aws_sdk_secretsmanager::Client::from_conf(b.build()))
     }
 }
 

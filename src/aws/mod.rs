@@ -1,10 +1,12 @@
 //! AWS-side logic: ARNs and policy documents (pure), credentials and the lazily built SDK
-//! configuration, IAM auth tokens, and RDS lookups. Nothing here knows Terraform's types: the
-//! provider and the data sources turn [`AwsError`] into diagnostics.
+//! configuration, IAM auth tokens, RDS lookups, and the PostgreSQL login read from Secrets
+//! Manager. Nothing here knows Terraform's types: the provider and the data sources turn
+//! [`AwsError`] into diagnostics.
 
 pub mod arn;
 pub mod credentials;
 pub mod rds;
+pub mod secrets;
 pub mod token;
 
 /// A failed AWS step as the user will read it: a short summary and a detail that says what was

@@ -30,6 +30,20 @@ pub trait PasswordSource: Send + Sync {
     fn is_token(&self) -> bool {
         false
     }
+    /// The server rejected `password` (SQLSTATE 28P01). A source that may have another one by
+    /// now (a rotated secret, re-read) says [`Rejected::Retry`].
+    async fn rejected(&self, _password: &str) -> Rejected {
+        Rejected::GiveUp(None)
+    }
+}
+
+/// What [`PasswordSource::rejected`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// The next `password()` gives a different password: worth one more attempt.
+    Retry,
+    /// No other password to try; the note (never a password) is added to the error.
+    GiveUp(Option<String>),
 }
 
 pub struct StaticPassword(pub String);
@@ -356,6 +370,19 @@ impl Pool {
         Ok(password)
     }
 
+    /// A refused login and whether to try again: a password the server rejected is worth one
+    /// more attempt when its source read a new one (a rotated secret).
+    async fn login_failed(&self, e: &tokio_postgres::Error, password: &str) -> (String, bool) {
+        if e.code() != Some(&SqlState::INVALID_PASSWORD) {
+            return (describe(e), is_transient(e));
+        }
+        match self.password.rejected(password).await {
+            Rejected::Retry => (describe(e), true),
+            Rejected::GiveUp(None) => (describe(e), false),
+            Rejected::GiveUp(Some(note)) => (format!("{}; {note}", describe(e)), false),
+        }
+    }
+
     /// One attempt; the error says whether retrying may help.
     async fn connect_once(&self, database: &str) -> Result<Client, (String, bool)> {
         let s = &self.settings;
@@ -384,7 +411,8 @@ impl Pool {
                 let stream = self.open_tls().await?;
                 // Only now, with the server's certificate checked, is the password read or
                 // the IAM token minted: nothing of it exists before the handshake passed.
-                cfg.password(self.password().await?);
+                let password = self.password().await?;
+                cfg.password(&password);
                 // TLS is already up: tokio-postgres takes the stream as it is (a "direct" TLS
                 // negotiation whose handshake is the stream itself), and still gets its
                 // certificate for SCRAM channel binding.
@@ -397,7 +425,7 @@ impl Pool {
                         drive(conn, s, database);
                         client
                     }
-                    Ok(Err(e)) => return Err((describe(&e), is_transient(&e))),
+                    Ok(Err(e)) => return Err(self.login_failed(&e, &password).await),
                     Err(_) => {
                         return Err((
                             format!(
@@ -410,14 +438,15 @@ impl Pool {
                 }
             }
             None => {
-                cfg.password(self.password().await?);
+                let password = self.password().await?;
+                cfg.password(&password);
                 cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
                 match cfg.connect(tokio_postgres::NoTls).await {
                     Ok((client, conn)) => {
                         drive(conn, s, database);
                         client
                     }
-                    Err(e) => return Err((describe(&e), is_transient(&e))),
+                    Err(e) => return Err(self.login_failed(&e, &password).await),
                 }
             }
         };

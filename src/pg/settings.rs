@@ -17,6 +17,8 @@ pub struct PgBlock {
     pub database: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// ARN or name of a Secrets Manager secret holding the login (read by the provider).
+    pub password_secret: Option<String>,
     pub iam_auth: Option<bool>,
     pub token_hostname: Option<String>,
     pub token_port: Option<i64>,
@@ -46,8 +48,14 @@ pub struct PgSettings {
     pub hostaddr: Option<std::net::IpAddr>,
     pub port: u16,
     pub database: String,
+    /// With `password_secret` and no `username` in the block: `PGUSER` or empty, and the
+    /// secret's username (if it has one) takes its place.
     pub username: String,
+    /// Whether `username` was set in the block (it then beats the secret's).
+    pub username_in_block: bool,
     pub password: Option<String>,
+    /// The Secrets Manager secret to read the password (and username) from.
+    pub password_secret: Option<String>,
     pub iam_auth: bool,
     pub token_hostname: Option<String>,
     pub token_port: Option<u16>,
@@ -114,7 +122,13 @@ pub fn resolve(
     for e in tls.errors {
         error(e.attr, &e.summary, e.detail);
     }
-    let Some(username) = text(&block.username, "PGUSER") else {
+    let username = match text(&block.username, "PGUSER") {
+        Some(u) => Some(u),
+        // Whether the secret holds a username is known once it is read.
+        None if block.password_secret.is_some() => Some(String::new()),
+        None => None,
+    };
+    let Some(username) = username else {
         error(
             "username",
             "Missing username",
@@ -122,7 +136,7 @@ pub fn resolve(
         );
         return Err(errors);
     };
-    let password = if iam_auth {
+    let password = if iam_auth || block.password_secret.is_some() {
         None
     } else {
         text(&block.password, "PGPASSWORD")
@@ -134,7 +148,9 @@ pub fn resolve(
         port,
         database: text(&block.database, "PGDATABASE").unwrap_or_else(|| "postgres".into()),
         username,
+        username_in_block: block.username.is_some(),
         password,
+        password_secret: block.password_secret.clone(),
         iam_auth,
         token_hostname: block.token_hostname.clone(),
         token_port,
@@ -313,6 +329,7 @@ impl std::fmt::Debug for PgSettings {
             .field("database", &self.database)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_secret", &self.password_secret)
             .field("iam_auth", &self.iam_auth)
             .field("sslmode", &self.sslmode.as_str())
             .field("roots", &self.roots)
@@ -382,6 +399,38 @@ mod tests {
         assert_eq!(
             errs.iter().map(|e| e.attr).collect::<Vec<_>>(),
             ["username"]
+        );
+    }
+
+    #[test]
+    fn password_secret_leaves_username_to_the_secret_and_ignores_pgpassword() {
+        let env = |k: &str| (k == "PGPASSWORD").then(|| "from-env".to_string());
+        let block = PgBlock {
+            host: Some("h".into()),
+            password_secret: Some("prod/db".into()),
+            ..PgBlock::default()
+        };
+        let s = resolve(&block, &env).ok().flatten();
+        let s = s.map(|s| {
+            (
+                s.username,
+                s.username_in_block,
+                s.password,
+                s.password_secret,
+            )
+        });
+        assert_eq!(
+            s,
+            Some((String::new(), false, None, Some("prod/db".into())))
+        );
+        let block = PgBlock {
+            username: Some("admin".into()),
+            ..block
+        };
+        let s = resolve(&block, &env).ok().flatten();
+        assert_eq!(
+            s.map(|s| (s.username, s.username_in_block)),
+            Some(("admin".into(), true))
         );
     }
 }

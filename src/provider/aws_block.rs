@@ -42,11 +42,16 @@ pub fn aws_block() -> NestedBlock {
         Attribute::string("sts")
             .optional()
             .description("STS endpoint URL (`http://` or `https://`), used for `assume_role`."),
-    );
+    )
+    .attr(Attribute::string("secretsmanager").optional().description(
+        "Secrets Manager endpoint URL (`http://` or `https://`), used for \
+         `postgres.password_secret` (`AWS_ENDPOINT_URL_SECRETS_MANAGER`).",
+    ));
     let block = Block::new(
         "AWS settings, all optional. Nothing here is used — and no credentials are looked \
          up — until something needs AWS: the RDS lookups, IAM auth tokens, or a PostgreSQL \
-         connection with `postgres.iam_auth`; `rdsiam_policy_document` never does.\n\n\
+         connection with `postgres.iam_auth` or `postgres.password_secret`; \
+         `rdsiam_policy_document` never does.\n\n\
          Without settings the AWS SDK's default chain applies: environment variables \
          (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), the shared profile \
          (static keys, SSO, `credential_process`, `role_arn`/`source_profile`), web identity \
@@ -132,6 +137,8 @@ pub fn parse_settings(config: &Value) -> (AwsSettings, Diagnostics) {
         let ep_path = ep_path.index(0);
         p.settings.endpoints.rds = p.text(ep, &ep_path, "rds", validate_endpoint);
         p.settings.endpoints.sts = p.text(ep, &ep_path, "sts", validate_endpoint);
+        p.settings.endpoints.secretsmanager =
+            p.text(ep, &ep_path, "secretsmanager", validate_endpoint);
     }
     (p.settings, p.diags)
 }

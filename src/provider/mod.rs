@@ -8,6 +8,7 @@
 
 pub mod aws_block;
 pub mod postgres_block;
+pub mod secret_password;
 
 use std::sync::{Arc, OnceLock};
 
@@ -129,7 +130,7 @@ impl PgSource for ProviderState {
             .get_or_try_init(|| async {
                 let block = self.pg_block.get().cloned().unwrap_or(Value::Null);
                 let env = |k: &str| std::env::var(k).ok();
-                let settings = match postgres_block::resolve(&block, &env) {
+                let mut settings = match postgres_block::resolve(&block, &env) {
                     Ok(Some(s)) => s,
                     Ok(None) => {
                         return Err("The provider has no PostgreSQL connection settings: add a `postgres { host = … username = … }` block to the provider (or set PGHOST / PGUSER).".to_string());
@@ -156,6 +157,26 @@ impl PgSource for ProviderState {
                         aws,
                         settings: settings.clone(),
                     })
+                } else if let Some(id) = settings.password_secret.clone() {
+                    let aws = self.aws().map_err(|d| d.detail)?;
+                    let first = secret_password::read(&aws, &id).await?;
+                    let from_secret = !settings.username_in_block && first.username.is_some();
+                    if let (true, Some(u)) = (from_secret, &first.username) {
+                        crate::pg::ident::validate_name(u).map_err(|e| {
+                            format!("The username in Secrets Manager secret {id:?} (postgres.password_secret) {e}.")
+                        })?;
+                        settings.username = u.clone();
+                    }
+                    if settings.username.is_empty() {
+                        return Err(format!("Missing username: Secrets Manager secret {id:?} (postgres.password_secret) holds no username. Set postgres.username or PGUSER: the role the provider logs in as."));
+                    }
+                    Arc::new(secret_password::SecretPassword::new(
+                        aws,
+                        id,
+                        settings.username.clone(),
+                        from_secret,
+                        first,
+                    ))
                 } else {
                     Arc::new(StaticPassword(settings.password.clone().unwrap_or_default()))
                 };

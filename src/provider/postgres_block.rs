@@ -38,7 +38,12 @@ pub fn schema_block() -> NestedBlock {
             Attribute::string("password")
                 .optional()
                 .sensitive()
-                .description("Password (`PGPASSWORD`). Conflicts with `iam_auth` (with `iam_auth = true`, `PGPASSWORD` is ignored)."),
+                .description("Password (`PGPASSWORD`). Conflicts with `iam_auth` and `password_secret` (with either, `PGPASSWORD` is ignored)."),
+        )
+        .attr(
+            Attribute::string("password_secret")
+                .optional()
+                .description("ARN or name of an AWS Secrets Manager secret holding the login: the JSON `{\"username\": …, \"password\": …}` of an RDS-managed master user secret (other keys such as `engine`, `host` or `port` are ignored), or the password alone as plain text. Read with the `aws` block's credentials (`secretsmanager:GetSecretValue`, plus `kms:Decrypt` for a customer managed key; a secret ARN names its region, a name uses the `aws` block's) when the first connection is needed, kept in memory only (never in state, plan or logs), and read again once when PostgreSQL rejects the password, so a rotated secret is picked up mid-run. The login role is `username` if set, else the secret's `username`, else `PGUSER`. Conflicts with `password` and `iam_auth`; `PGPASSWORD` is ignored."),
         )
         .attr(
             Attribute::bool("iam_auth")
@@ -65,7 +70,7 @@ fn path(attr: &str) -> AttributePath {
 type TextCheck = fn(&str) -> Result<(), String>;
 
 /// Plan-time checks of the block's text attributes.
-const TEXT_CHECKS: [(&str, TextCheck); 7] = [
+const TEXT_CHECKS: [(&str, TextCheck); 8] = [
     ("host", check_host),
     ("hostaddr", check_hostaddr),
     ("database", check_name),
@@ -73,6 +78,7 @@ const TEXT_CHECKS: [(&str, TextCheck); 7] = [
     ("token_hostname", check_token_hostname),
     ("token_region", check_region),
     ("sslrootcert", check_sslrootcert),
+    ("password_secret", check_secret_id),
 ];
 
 fn check_host(s: &str) -> Result<(), String> {
@@ -99,6 +105,10 @@ fn check_token_hostname(s: &str) -> Result<(), String> {
     crate::aws::token::validate_hostname(s, 5432)
         .map(|_| ())
         .map_err(|e| format!("{}.", e.0))
+}
+
+fn check_secret_id(s: &str) -> Result<(), String> {
+    crate::aws::secrets::validate_secret_id(s).map_err(|e| format!("{e}."))
 }
 
 fn check_region(s: &str) -> Result<(), String> {
@@ -141,6 +151,20 @@ pub fn validate(block: &Value) -> Diagnostics {
                 "Conflicting authentication",
                 "Set either password or iam_auth = true, not both.",
             );
+        }
+    }
+    if !block.get("password_secret").is_null() {
+        for (other, set) in [
+            ("password", !block.get("password").is_null()),
+            ("iam_auth", block.get("iam_auth").as_bool() == Some(true)),
+        ] {
+            if set {
+                d.error_at(
+                    path("password_secret"),
+                    "Conflicting authentication",
+                    format!("Set either password_secret or {other}, not both: password_secret is where the password comes from."),
+                );
+            }
         }
     }
     // Checked here, not only when the first resource connects, so a typo fails the plan.
@@ -235,6 +259,7 @@ fn typed(block: &Value) -> PgBlock {
         database: text("database"),
         username: text("username"),
         password: text("password"),
+        password_secret: text("password_secret"),
         iam_auth: block.get("iam_auth").as_bool(),
         token_hostname: text("token_hostname"),
         token_port: number("token_port"),
@@ -347,6 +372,62 @@ mod tests {
             ("iam_auth", Value::bool(true)),
         ]);
         assert!(resolve(&block, &env(&[("PGSSLMODE", "disable")])).is_err());
+    }
+
+    #[test]
+    fn password_secret_conflicts_at_its_path() {
+        let paths = |block: &Value| -> Vec<(String, String)> {
+            validate(block)
+                .0
+                .iter()
+                .map(|d| {
+                    (
+                        d.attribute
+                            .as_ref()
+                            .map(|p| p.to_string())
+                            .unwrap_or_default(),
+                        d.summary.clone(),
+                    )
+                })
+                .collect()
+        };
+        let conflict = |a: &str| {
+            (
+                format!("postgres[0].{a}"),
+                "Conflicting authentication".to_string(),
+            )
+        };
+        let with = |k: &str, v: Value| {
+            Value::object([("password_secret", Value::string("prod/db-admin")), (k, v)])
+        };
+        assert_eq!(
+            paths(&with("password", Value::string("pw"))),
+            vec![conflict("password_secret")]
+        );
+        assert_eq!(
+            paths(&with("iam_auth", Value::bool(true))),
+            vec![conflict("password_secret")]
+        );
+        assert!(paths(&with("iam_auth", Value::bool(false))).is_empty());
+        // Unknown at plan time: still a conflict (it will be set), never a false error alone.
+        assert_eq!(
+            paths(&Value::object([
+                ("password_secret", Value::Unknown),
+                ("password", Value::string("pw"))
+            ])),
+            vec![conflict("password_secret")]
+        );
+        assert!(paths(&Value::object([("password_secret", Value::Unknown)])).is_empty());
+        assert_eq!(
+            paths(&Value::object([(
+                "password_secret",
+                Value::string("has space")
+            )])),
+            vec![(
+                "postgres[0].password_secret".to_string(),
+                "Invalid password_secret".to_string()
+            )]
+        );
     }
 
     fn block(pairs: &[(&str, &str)]) -> Value {
