@@ -97,6 +97,16 @@ output "proxy" {{ value = data.rdsiam_proxy.p }}
         assert_eq!(c["engine"], "aurora-postgresql");
         assert_eq!(c["engine_version"], cluster["EngineVersion"]);
         assert_eq!(c["iam_database_authentication_enabled"], true);
+        assert_eq!(c["master_username"], "postgres");
+        assert_eq!(
+            c["master_user_secret_arn"], cluster["MasterUserSecret"]["SecretArn"],
+            "the managed master password's secret"
+        );
+        assert!(
+            c["master_user_secret_arn"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("arn:aws:secretsmanager:"))
+        );
 
         assert_eq!(
             value(&out, "policy_arns")[0],
@@ -146,6 +156,11 @@ output "proxy_iam" {{ value = data.rdsiam_proxy.no_iam.iam_database_authenticati
     assert_eq!(i["endpoint"], inst["Endpoint"]["Address"]);
     assert_eq!(i["port"], inst["Endpoint"]["Port"]);
     assert_eq!(i["engine"], "postgres");
+    assert_eq!(i["master_username"], "postgres");
+    assert!(
+        i["master_user_secret_arn"].is_null(),
+        "no managed master password"
+    );
     assert_eq!(value(&out, "proxy_iam"), false);
 }
 

@@ -445,10 +445,24 @@ resource "rdsiam_postgres_user" "tls" {
 /// token is what goes over TLS as the password — and tokens over 1 KB work.
 #[test]
 fn iam_auth_sends_a_fresh_token_as_password() {
+    iam_login(false);
+}
+
+/// An RDS master user with `MasterUserAuthenticationType = iam-db-auth`: RDS makes it a member
+/// of `rds_iam` and it logs in with tokens; `iam_auth = true` manages users as it.
+#[test]
+fn iam_master_user_logs_in_with_tokens() {
+    iam_login(true);
+}
+
+fn iam_login(master_in_rds_iam: bool) {
     let cluster = PgCluster::start("17");
     let pg = &cluster;
     let admin = "iam_login_admin";
     pg.make_rds_like_admin(admin, "placeholder");
+    if master_in_rds_iam {
+        q(pg, &format!("GRANT rds_iam TO {admin}"));
+    }
     let session_token = format!("FwoGZXIvYXdzE+/={}", "Q".repeat(900));
     let iam = FixedIam {
         session_token: &session_token,
@@ -472,7 +486,9 @@ fn iam_auth_sends_a_fresh_token_as_password() {
     );
     ws.ok(&["apply"]);
     assert!(role_exists(pg, "iam_probe"));
-    assert_admin_outside_rds_iam(pg, Admin::RdsLike, admin, "iam apply");
+    if !master_in_rds_iam {
+        assert_admin_outside_rds_iam(pg, Admin::RdsLike, admin, "iam apply");
+    }
     ws.ok(&["destroy"]);
     assert!(!role_exists(pg, "iam_probe"));
 

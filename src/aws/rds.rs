@@ -58,6 +58,9 @@ pub struct DbInfo {
     pub iam_enabled: Option<bool>,
     /// The Aurora cluster an instance belongs to, if any.
     pub cluster_identifier: Option<String>,
+    pub master_username: Option<String>,
+    /// The Secrets Manager secret RDS keeps the master password in (managed master password).
+    pub master_user_secret_arn: Option<String>,
 }
 
 fn missing(field: &str) -> String {
@@ -88,6 +91,11 @@ pub fn cluster_info(c: &DbCluster) -> Result<DbInfo, String> {
     info.engine = c.engine().map(str::to_string);
     info.engine_version = c.engine_version().map(str::to_string);
     info.iam_enabled = c.iam_database_authentication_enabled();
+    info.master_username = c.master_username().map(str::to_string);
+    info.master_user_secret_arn = c
+        .master_user_secret()
+        .and_then(|m| m.secret_arn())
+        .map(str::to_string);
     Ok(info)
 }
 
@@ -107,6 +115,11 @@ pub fn instance_info(i: &DbInstance) -> Result<DbInfo, String> {
     info.engine_version = i.engine_version().map(str::to_string);
     info.iam_enabled = i.iam_database_authentication_enabled();
     info.cluster_identifier = i.db_cluster_identifier().map(str::to_string);
+    info.master_username = i.master_username().map(str::to_string);
+    info.master_user_secret_arn = i
+        .master_user_secret()
+        .and_then(|m| m.secret_arn())
+        .map(str::to_string);
     Ok(info)
 }
 

@@ -130,6 +130,21 @@ pub fn lookup_schema(kind: Kind, description: &str, id_description: &str) -> Sch
                     _ => "Whether IAM database authentication is enabled. When false, tokens are rejected and the read shows a warning.",
                 }),
         );
+    if kind != Kind::Proxy {
+        b = b
+            .attr(Attribute::string("master_username").computed().description(
+                "The master user's name. With `MasterUserAuthenticationType = iam-db-auth` (RDS for \
+                 PostgreSQL and Aurora PostgreSQL) the master user logs in with IAM tokens: use it \
+                 as the provider's `postgres.username` with `iam_auth = true` (the RDS API does not \
+                 report the authentication type in its Describe calls).",
+            ))
+            .attr(Attribute::string("master_user_secret_arn").computed().description(
+                "The Secrets Manager secret RDS keeps the master password in when it manages it \
+                 (`ManageMasterUserPassword`), else null: what the provider's \
+                 `postgres.password_secret` takes (in another configuration or unit), and what an \
+                 IAM policy grants `secretsmanager:GetSecretValue` on.",
+            ));
+    }
     Schema::new(b)
 }
 
@@ -208,6 +223,13 @@ pub fn lookup_state(kind: Kind, config: &Value, info: &DbInfo) -> Value {
         "iam_database_authentication_enabled",
         info.iam_enabled.map_or(Value::Null, Value::bool),
     );
+    if kind != Kind::Proxy {
+        state.set_attr("master_username", opt_string(&info.master_username));
+        state.set_attr(
+            "master_user_secret_arn",
+            opt_string(&info.master_user_secret_arn),
+        );
+    }
     state
 }
 

@@ -175,12 +175,13 @@ impl Moto {
             .unwrap_or_else(|e| panic!("fixture output is not JSON ({e}): {stdout}"))
     }
 
-    /// An Aurora PostgreSQL cluster; returns DescribeDBClusters' `DBCluster`.
+    /// An Aurora PostgreSQL cluster whose master password RDS manages (in Secrets Manager);
+    /// returns DescribeDBClusters' `DBCluster`.
     pub fn create_aurora_cluster(&self, id: &str, iam: bool) -> Json {
         self.boto3(
             "rds = client('rds')\n\
              c = rds.create_db_cluster(DBClusterIdentifier=ARGS['id'], Engine='aurora-postgresql', \
-             EngineVersion='16.4', MasterUsername='postgres', MasterUserPassword='password123', \
+             EngineVersion='16.4', MasterUsername='postgres', ManageMasterUserPassword=True, \
              EnableIAMDatabaseAuthentication=ARGS['iam'])['DBCluster']\n\
              print(json.dumps(c, default=str))",
             &serde_json::json!({"id": id, "iam": iam}),
