@@ -27,5 +27,6 @@ mod pool;
 mod process;
 mod release;
 mod reliability;
+mod stop;
 mod token_botocore;
 mod walkthroughs;
