@@ -28,6 +28,7 @@ mod process;
 mod release;
 mod reliability;
 mod secrets;
+mod stop;
 mod tls;
 mod token_botocore;
 mod walkthroughs;

@@ -14,7 +14,8 @@ use terraform_provider_rdsiam::pg::connect::{
     ConnectSettings, Pool, Roots, SslMode, StaticPassword,
 };
 
-fn settings(pg: &PgCluster, user: &str, max: usize) -> ConnectSettings {
+/// Verify-full settings for `pg` as `user`, at most `max` connections (also used by `stop`).
+pub(crate) fn settings(pg: &PgCluster, user: &str, max: usize) -> ConnectSettings {
     ConnectSettings {
         host: "localhost".into(),
         hostaddr: None,

@@ -517,14 +517,15 @@ resource "rdsiam_postgres_grant" "g" {{
     )
 }
 
-/// A session of the test that holds locks in an open transaction until told to roll back.
-struct Holder {
+/// A session of the test that holds locks in an open transaction until told to roll back
+/// (also used by `stop`).
+pub(crate) struct Holder {
     rt: tokio::runtime::Runtime,
     client: tokio_postgres::Client,
 }
 
 impl Holder {
-    fn new(pg: &PgCluster) -> Holder {
+    pub(crate) fn new(pg: &PgCluster) -> Holder {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -536,7 +537,7 @@ impl Holder {
         Holder { rt, client }
     }
 
-    fn run(&self, sql: &str) {
+    pub(crate) fn run(&self, sql: &str) {
         self.rt
             .block_on(self.client.batch_execute(sql))
             .unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -134,6 +134,15 @@ impl std::ops::DerefMut for PooledClient {
     }
 }
 
+impl PooledClient {
+    /// Closes the connection instead of returning it to the pool: after a stop its last
+    /// statement may still be running (requests already queued, e.g. a ROLLBACK, are still
+    /// sent before the connection ends).
+    pub fn discard(mut self) {
+        self.client = None;
+    }
+}
+
 impl Drop for PooledClient {
     fn drop(&mut self) {
         if let Some((client, permit)) = self.client.take()
@@ -642,6 +651,22 @@ where
 }
 
 impl Pool {
+    /// Asks the server to cancel the statement running on the connection `token` came from.
+    /// PostgreSQL takes the request on a new connection, set up like the pool's others (the
+    /// same TLS); it carries the backend's key, never a password or token.
+    pub async fn cancel_query(&self, token: &tokio_postgres::CancelToken) -> Result<(), String> {
+        let sent = match &self.tls {
+            // TLS connections are made by us (connect_raw), so the token knows no address: the
+            // cancel request goes over a new stream whose certificate passed the same checks.
+            Some(_) => {
+                let stream = self.open_tls().await.map_err(|(m, _)| m)?;
+                token.cancel_query_raw(stream, Established).await
+            }
+            None => token.cancel_query(tokio_postgres::NoTls).await,
+        };
+        sent.map_err(|e| describe(&e))
+    }
+
     fn record_stats(&self) {
         let Some(path) = &self.stats_file else {
             return;

@@ -12,13 +12,15 @@ pub mod tls;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{CancelToken, Row};
+use tokio_util::sync::CancellationToken;
 
 use crate::tfplugin::log;
 use connect::{Pool, PooledClient, describe, is_transient};
@@ -66,17 +68,83 @@ fn pg_error(e: &tokio_postgres::Error) -> PgError {
 /// Concurrent catalog writes on one object can fail with "tuple concurrently updated"
 /// (XX000) or deadlock; both succeed when simply tried again.
 fn is_retryable(e: &tokio_postgres::Error) -> bool {
-    is_transient(e)
-        || matches!(
-            e.code(),
-            Some(c) if *c == SqlState::INTERNAL_ERROR
-                || *c == SqlState::T_R_DEADLOCK_DETECTED
-                || *c == SqlState::T_R_SERIALIZATION_FAILURE
-        )
+    is_transient(e) || e.code().is_some_and(concurrency_error)
+}
+
+/// The SQLSTATEs concurrency causes, which a new attempt resolves. Not `57014`
+/// (query_canceled): a statement cancelled by a stop, a `statement_timeout` or an
+/// administrator ends for a reason trying again does not remove.
+fn concurrency_error(code: &SqlState) -> bool {
+    *code == SqlState::INTERNAL_ERROR
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || *code == SqlState::T_R_SERIALIZATION_FAILURE
+}
+
+/// Whether a write that failed before COMMIT (`retryable`: for a reason another attempt may
+/// remove) is tried again after `attempt` attempts. Never once Terraform asked the provider to
+/// stop: the failure may be the cancel itself, and a new attempt would wait again.
+fn try_again(retryable: bool, attempt: u32, stopped: bool) -> bool {
+    retryable && !stopped && attempt < WRITE_ATTEMPTS
 }
 
 const WRITE_ATTEMPTS: u32 = 6;
 const READ_ATTEMPTS: u32 = 3;
+
+/// After a stop, how long to wait for the server's answer to a cancel request and for the
+/// cancelled statement to end (it ends at once unless the server is unreachable).
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// After a stop, how long to wait for the answer to a COMMIT already sent (a COMMIT is not
+/// cancelled: its outcome is the server's, and knowing it beats guessing).
+const COMMIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Every error a stop causes starts so.
+const STOPPED: &str = "Cancelled: Terraform asked the provider to stop (Ctrl-C)";
+
+/// The error of work a stop ended before any COMMIT was sent: nothing of it was committed.
+fn stopped_before_commit(what: &str) -> PgError {
+    PgError {
+        message: format!("{STOPPED} while {what}; nothing was committed. Apply again to finish."),
+        code: Some(SqlState::QUERY_CANCELED.code().to_string()),
+    }
+}
+
+/// The error of a write a stop ended after its COMMIT was sent: the outcome is unknown
+/// (SQLSTATE 08007, so a create keeps its planned state, tainted, as after a lost COMMIT).
+fn stopped_after_commit(what: &str) -> PgError {
+    PgError {
+        message: format!(
+            "{STOPPED} {what}: whether the transaction committed is unknown. The next \
+             `terraform apply` reads the object and reconciles it."
+        ),
+        code: Some(SqlState::TRANSACTION_RESOLUTION_UNKNOWN.code().to_string()),
+    }
+}
+
+/// What a stop did to a statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Interrupted {
+    /// The stop came first: the statement was never sent.
+    NotSent,
+    /// The statement was running: the server was asked to cancel it.
+    Cancelled,
+}
+
+impl Interrupted {
+    /// `while …` of a statement in a transaction a stop ended.
+    fn in_transaction(self, db: &str) -> String {
+        match self {
+            Interrupted::NotSent => {
+                format!("a transaction in database {db:?} was open; it was rolled back")
+            }
+            Interrupted::Cancelled => format!(
+                "a statement in database {db:?} was running (e.g. waiting for a lock another \
+                 session holds); the server was asked to cancel it and the transaction was \
+                 rolled back"
+            ),
+        }
+    }
+}
 
 /// How long to keep asking whether a transaction whose COMMIT lost its connection committed
 /// (a restarting server needs a few seconds before it accepts connections again).
@@ -89,43 +157,66 @@ enum WriteFailure<T> {
     /// The connection broke during COMMIT: transaction `xid` may or may not have committed;
     /// the script's output is kept for when it did.
     CommitLost(i64, PgError, T),
+    /// Terraform asked the provider to stop: never retried, the error says what is known.
+    Stopped(PgError),
 }
 
-/// A write's open transaction, as a [`Script`] sees it.
+/// A write's open transaction, as a [`Script`] sees it. Its statements end when Terraform
+/// asks the provider to stop (the server is asked to cancel the running one).
 pub struct Tx<'a> {
     tx: tokio_postgres::Transaction<'a>,
     db: &'a str,
+    pg: &'a Pg,
+    cancel: &'a CancelToken,
 }
 
 impl Tx<'_> {
     /// Runs one statement (or several, `;`-separated, without parameters).
-    pub async fn execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+    pub async fn execute(&self, sql: &str) -> Result<(), ScriptError> {
         // Statement text only: our SQL embeds identifiers, never secrets.
         log::debug(
             "SQL statement",
             &[("database", self.db.into()), ("sql", sql.into())],
         );
-        self.tx.batch_execute(sql).await
+        Ok(self
+            .pg
+            .statement(self.cancel, self.tx.batch_execute(sql))
+            .await??)
     }
 
     pub async fn query(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+    ) -> Result<Vec<Row>, ScriptError> {
         log::trace(
             "SQL query",
             &[("database", self.db.into()), ("sql", sql.into())],
         );
-        self.tx.query(sql, params).await
+        Ok(self
+            .pg
+            .statement(self.cancel, self.tx.query(sql, params))
+            .await??)
     }
 }
 
-/// Why a [`Script`] stopped: a database error (retried when concurrency caused it), or a
-/// check of what the statements did that failed (never retried).
+/// Why a [`Script`] stopped: a database error (retried when concurrency caused it), a check
+/// of what the statements did that failed (never retried), or Terraform asking the provider
+/// to stop (never retried; only [`Tx`] returns it).
 pub enum ScriptError {
     Db(tokio_postgres::Error),
     Check(PgError),
+    Stopped(StopError),
+}
+
+/// A statement of a [`Tx`] that a stop ended (see [`ScriptError::Stopped`]).
+#[derive(Debug)]
+pub struct StopError(Interrupted);
+
+impl From<Interrupted> for ScriptError {
+    fn from(i: Interrupted) -> Self {
+        ScriptError::Stopped(StopError(i))
+    }
 }
 
 impl From<tokio_postgres::Error> for ScriptError {
@@ -158,15 +249,21 @@ impl Script for Statements<'_> {
 }
 
 /// The provider's PostgreSQL access: a pool and the database it connects to by default.
+/// Clones share everything but the stop token ([`Pg::stopped_by`]).
+#[derive(Clone)]
 pub struct Pg {
     pub pool: Arc<Pool>,
     pub default_database: String,
-    write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    write_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// Successful writes per database, so cached catalog snapshots know they are stale
     /// whichever resource wrote.
-    generations: Mutex<HashMap<String, u64>>,
-    server_version: tokio::sync::OnceCell<i32>,
-    roles: catalog::RoleCache,
+    generations: Arc<Mutex<HashMap<String, u64>>>,
+    server_version: Arc<tokio::sync::OnceCell<i32>>,
+    /// Fires when Terraform asks the provider to stop: every wait of this handle ends (for a
+    /// connection, for another write, before a retry, for a commit's outcome) and the server
+    /// is asked to cancel the running statement.
+    stop: CancellationToken,
+    roles: Arc<catalog::RoleCache>,
 }
 
 /// Lets resources ask the provider for PostgreSQL lazily: nothing connects until a resource
@@ -177,14 +274,76 @@ pub trait PgSource: Send + Sync {
 }
 
 impl Pg {
+    /// A handle no stop ends; see [`Pg::stopped_by`].
     pub fn new(pool: Arc<Pool>, default_database: String) -> Self {
         Pg {
             pool,
             default_database,
-            write_locks: Mutex::new(HashMap::new()),
-            generations: Mutex::new(HashMap::new()),
-            server_version: tokio::sync::OnceCell::new(),
-            roles: catalog::RoleCache::default(),
+            write_locks: Arc::default(),
+            generations: Arc::default(),
+            server_version: Arc::default(),
+            stop: CancellationToken::new(),
+            roles: Arc::default(),
+        }
+    }
+
+    /// A handle on the same pool and state whose work ends when `stop` fires: the request's
+    /// token, which Terraform's StopProvider cancels.
+    pub fn stopped_by(&self, stop: CancellationToken) -> Pg {
+        Pg {
+            stop,
+            ..self.clone()
+        }
+    }
+
+    /// `fut`, unless the stop fires first (then `None`; checked before `fut` is polled).
+    async fn unless_stopped<F: Future>(&self, fut: F) -> Option<F::Output> {
+        tokio::select! {
+            biased;
+            () = self.stop.cancelled() => None,
+            out = fut => Some(out),
+        }
+    }
+
+    /// Runs `fut`, the statement(s) of the connection `cancel` belongs to. If the stop fires
+    /// first, the statement is never sent; if it fires meanwhile, the server is asked to
+    /// cancel it and the statement's end (its `57014`) is awaited for a moment. Either way
+    /// the caller gets [`Interrupted`] and must not retry.
+    async fn statement<T>(
+        &self,
+        cancel: &CancelToken,
+        fut: impl Future<Output = T>,
+    ) -> Result<T, Interrupted> {
+        if self.stop.is_cancelled() {
+            return Err(Interrupted::NotSent);
+        }
+        let mut fut = std::pin::pin!(fut);
+        tokio::select! {
+            out = &mut fut => return Ok(out),
+            () = self.stop.cancelled() => {}
+        }
+        match tokio::time::timeout(CANCEL_GRACE, self.pool.cancel_query(cancel)).await {
+            Ok(Ok(())) => log::debug("Asked PostgreSQL to cancel the running statement", &[]),
+            Ok(Err(e)) => log::warn(
+                "Cannot ask PostgreSQL to cancel the running statement",
+                &[("error", e.as_str().into())],
+            ),
+            Err(_) => log::warn(
+                "Cannot ask PostgreSQL to cancel the running statement",
+                &[("error", "no answer in time".into())],
+            ),
+        }
+        let _ = tokio::time::timeout(CANCEL_GRACE, fut).await;
+        Err(Interrupted::Cancelled)
+    }
+
+    /// A connection to `db` from the pool, unless the stop fires first.
+    async fn connection(&self, db: &str) -> Result<PooledClient, PgError> {
+        match self.unless_stopped(self.pool.get(db)).await {
+            Some(c) => Ok(c?),
+            None => Err(stopped_before_commit(&format!(
+                "waiting for a connection to database {db:?}"
+            ))),
         }
     }
 
@@ -229,7 +388,7 @@ impl Pg {
     }
 
     pub async fn client(&self, database: Option<&str>) -> Result<PooledClient, PgError> {
-        Ok(self.pool.get(self.db(database)).await?)
+        self.connection(self.db(database)).await
     }
 
     /// Runs a read, retrying on a connection that died while idle (reads are safe to repeat).
@@ -246,16 +405,31 @@ impl Pg {
         let mut last = None;
         for _ in 0..READ_ATTEMPTS {
             let client = self.client(database).await?;
-            match client.query(sql, params).await {
-                Ok(rows) => return Ok(rows),
-                Err(e) if is_transient(&e) => {
+            let cancel = client.cancel_token();
+            let res = self.statement(&cancel, client.query(sql, params)).await;
+            match res {
+                Err(i) => {
+                    client.discard();
+                    return Err(PgError {
+                        message: match i {
+                            Interrupted::NotSent => format!("{STOPPED}; the query was not sent."),
+                            Interrupted::Cancelled => format!(
+                                "{STOPPED} while a query was running; the server was asked to \
+                                 cancel it."
+                            ),
+                        },
+                        code: Some(SqlState::QUERY_CANCELED.code().to_string()),
+                    });
+                }
+                Ok(Ok(rows)) => return Ok(rows),
+                Ok(Err(e)) if is_transient(&e) && !self.stop.is_cancelled() => {
                     // One dead connection means the server restarted or ended our backends:
                     // the other idle ones are most likely dead too.
                     drop(client);
                     self.pool.clear_idle();
                     last = Some(pg_error(&e));
                 }
-                Err(e) => return Err(pg_error(&e)),
+                Ok(Err(e)) => return Err(pg_error(&e)),
             }
         }
         Err(last.unwrap_or_else(|| PgError {
@@ -289,7 +463,11 @@ impl Pg {
             };
             locks.entry(db.clone()).or_default().clone()
         };
-        let _serial = lock.lock().await;
+        let Some(_serial) = self.unless_stopped(lock.lock()).await else {
+            return Err(stopped_before_commit(&format!(
+                "waiting for another change to database {db:?} to finish"
+            )));
+        };
         let mut delay = Duration::from_millis(50);
         let mut attempt = 0;
         loop {
@@ -302,6 +480,7 @@ impl Pg {
                         Err(WriteFailure::CommitLost(_, e, ())) => {
                             Err(WriteFailure::Failed(e, false))
                         }
+                        Err(WriteFailure::Stopped(e)) => Err(WriteFailure::Stopped(e)),
                     }
                 }
                 other => other,
@@ -315,7 +494,9 @@ impl Pg {
                     *g.entry(db).or_default() += 1;
                     return Ok(out);
                 }
-                Err(WriteFailure::Failed(e, retry)) if retry && attempt < WRITE_ATTEMPTS => {
+                Err(WriteFailure::Failed(e, retry))
+                    if try_again(retry, attempt, self.stop.is_cancelled()) =>
+                {
                     log::warn(
                         "Retrying PostgreSQL transaction",
                         &[
@@ -326,12 +507,30 @@ impl Pg {
                         ],
                     );
                     self.pool.clear_idle();
-                    tokio::time::sleep(delay).await;
+                    if self
+                        .unless_stopped(tokio::time::sleep(delay))
+                        .await
+                        .is_none()
+                    {
+                        return Err(stopped_before_commit(&format!(
+                            "waiting to try a transaction in database {db:?} again (it had \
+                             failed: {e})"
+                        )));
+                    }
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
-                Err(WriteFailure::Failed(e, _)) | Err(WriteFailure::CommitLost(_, e, _)) => {
-                    return Err(self.explain(e));
+                Err(WriteFailure::Stopped(e)) => return Err(e),
+                Err(WriteFailure::Failed(e, retry)) => {
+                    let mut e = self.explain(e);
+                    if retry && self.stop.is_cancelled() {
+                        e.message.push_str(&format!(
+                            "\n\nNot tried again: {}.",
+                            STOPPED.trim_start_matches("Cancelled: ")
+                        ));
+                    }
+                    return Err(e);
                 }
+                Err(WriteFailure::CommitLost(_, e, _)) => return Err(self.explain(e)),
             }
         }
     }
@@ -341,37 +540,89 @@ impl Pg {
         db: &str,
         script: &S,
     ) -> Result<S::Output, WriteFailure<S::Output>> {
-        let failed = |e: &tokio_postgres::Error| WriteFailure::Failed(pg_error(e), is_retryable(e));
         // The pool already retried connecting for a while (a restarting server).
         let mut client = self
-            .pool
-            .get(db)
+            .connection(db)
             .await
-            .map_err(|e| WriteFailure::Failed(e.into(), false))?;
+            .map_err(|e| match self.stop.is_cancelled() {
+                true => WriteFailure::Stopped(e),
+                false => WriteFailure::Failed(e, false),
+            })?;
+        let cancel = client.cancel_token();
+        let res = self.transaction(&mut client, &cancel, db, script).await;
+        if let Err(WriteFailure::Stopped(_)) = &res {
+            // Its last statement may still be running: never hand it to another write.
+            client.discard();
+        }
+        res
+    }
+
+    /// One attempt of a write on `client`: BEGIN, the script, the transaction id, COMMIT.
+    async fn transaction<S: Script>(
+        &self,
+        client: &mut tokio_postgres::Client,
+        cancel: &CancelToken,
+        db: &str,
+        script: &S,
+    ) -> Result<S::Output, WriteFailure<S::Output>> {
+        let failed = |e: &tokio_postgres::Error| WriteFailure::Failed(pg_error(e), is_retryable(e));
+        // A transaction dropped unfinished sends ROLLBACK: a stop never leaves one open.
+        let stopped =
+            |i: Interrupted| WriteFailure::Stopped(stopped_before_commit(&i.in_transaction(db)));
         let tx = Tx {
-            tx: client.transaction().await.map_err(|e| failed(&e))?,
+            tx: self
+                .statement(cancel, client.transaction())
+                .await
+                .map_err(stopped)?
+                .map_err(|e| failed(&e))?,
             db,
+            pg: self,
+            cancel,
         };
         let out = match script.run(&tx).await {
             Ok(out) => out,
             Err(e) => {
-                let _ = tx.tx.rollback().await;
-                return Err(match e {
+                let failure = match e {
                     ScriptError::Db(e) => failed(&e),
                     ScriptError::Check(e) => WriteFailure::Failed(e, false),
-                });
+                    ScriptError::Stopped(StopError(i)) => return Err(stopped(i)),
+                };
+                let _ = self.statement(cancel, tx.tx.rollback()).await;
+                return Err(failure);
             }
         };
         // The transaction id lets us ask the server, after a connection lost during COMMIT,
         // whether the transaction committed (txid_status) instead of guessing.
-        let xid: i64 = match tx.tx.query_one("SELECT txid_current()", &[]).await {
+        let xid: i64 = match self
+            .statement(cancel, tx.tx.query_one("SELECT txid_current()", &[]))
+            .await
+            .map_err(stopped)?
+        {
             Ok(row) => row.try_get(0).map_err(|e| failed(&e))?,
             Err(e) => {
-                let _ = tx.tx.rollback().await;
+                let _ = self.statement(cancel, tx.tx.rollback()).await;
                 return Err(failed(&e));
             }
         };
-        match tx.tx.commit().await {
+        if self.stop.is_cancelled() {
+            return Err(stopped(Interrupted::NotSent));
+        }
+        // Once sent, a COMMIT is not cancelled: wait a moment for its answer, which is the
+        // truth, and say only what is known when none comes.
+        let mut commit = std::pin::pin!(tx.tx.commit());
+        let committed = tokio::select! {
+            biased;
+            r = &mut commit => r,
+            () = self.stop.cancelled() => match tokio::time::timeout(COMMIT_GRACE, &mut commit).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(WriteFailure::Stopped(stopped_after_commit(&format!(
+                        "after COMMIT was sent to database {db:?}, before the server answered"
+                    ))));
+                }
+            },
+        };
+        match committed {
             Ok(()) => {
                 log::debug(
                     "PostgreSQL transaction committed",
@@ -407,14 +658,34 @@ impl Pg {
         let deadline = tokio::time::Instant::now() + RESOLVE_WINDOW;
         let mut delay = Duration::from_millis(100);
         let mut last = lost.message.clone();
+        let stopped = || {
+            WriteFailure::Stopped(stopped_after_commit(&format!(
+                "while asking the server whether a transaction in database {db:?} committed \
+                 (its COMMIT had lost the connection: {})",
+                lost.message
+            )))
+        };
         while tokio::time::Instant::now() < deadline {
-            let status = match self.pool.get(db).await {
-                Ok(client) => match client.query_one("SELECT txid_status($1)", &[&xid]).await {
-                    Ok(row) => row
-                        .try_get::<_, Option<String>>(0)
-                        .map_err(|e| describe(&e)),
-                    Err(e) => Err(describe(&e)),
-                },
+            let Some(got) = self.unless_stopped(self.pool.get(db)).await else {
+                return Err(stopped());
+            };
+            let status = match got {
+                Ok(client) => {
+                    let cancel = client.cancel_token();
+                    let asked = self
+                        .statement(&cancel, client.query_one("SELECT txid_status($1)", &[&xid]))
+                        .await;
+                    match asked {
+                        Err(_) => {
+                            client.discard();
+                            return Err(stopped());
+                        }
+                        Ok(Ok(row)) => row
+                            .try_get::<_, Option<String>>(0)
+                            .map_err(|e| describe(&e)),
+                        Ok(Err(e)) => Err(describe(&e)),
+                    }
+                }
                 Err(e) => Err(e.0),
             };
             match status.as_ref().map(|s| s.as_deref()) {
@@ -428,7 +699,13 @@ impl Pg {
                     last = e.to_string();
                 }
             }
-            tokio::time::sleep(delay).await;
+            if self
+                .unless_stopped(tokio::time::sleep(delay))
+                .await
+                .is_none()
+            {
+                return Err(stopped());
+            }
             delay = (delay * 2).min(Duration::from_secs(2));
         }
         Err(WriteFailure::CommitLost(
@@ -465,5 +742,106 @@ impl Pg {
             ));
         }
         e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use connect::{ConnectSettings, SslMode, StaticPassword};
+
+    #[test]
+    fn a_cancelled_statement_is_never_tried_again() {
+        // 57014 is what the server answers a cancel request (or statement_timeout) with.
+        assert!(!concurrency_error(&SqlState::QUERY_CANCELED));
+        assert!(!concurrency_error(&SqlState::LOCK_NOT_AVAILABLE));
+        for c in [
+            SqlState::INTERNAL_ERROR,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+        ] {
+            assert!(concurrency_error(&c), "{c:?}");
+        }
+        assert!(try_again(true, 1, false));
+        assert!(!try_again(true, WRITE_ATTEMPTS, false));
+        assert!(!try_again(false, 1, false));
+        // Once Terraform asked the provider to stop, nothing is tried again.
+        assert!(!try_again(true, 1, true));
+    }
+
+    #[test]
+    fn stop_errors_say_what_is_known() {
+        let before = stopped_before_commit("waiting for a connection to database \"app\"");
+        assert!(
+            before
+                .message
+                .starts_with("Cancelled: Terraform asked the provider to stop")
+        );
+        assert!(before.message.contains("nothing was committed"));
+        assert!(before.is(&SqlState::QUERY_CANCELED));
+        assert!(!before.commit_unknown());
+        let after = stopped_after_commit("after COMMIT was sent");
+        assert!(after.message.starts_with("Cancelled: "));
+        assert!(after.message.contains("unknown"));
+        assert!(!after.message.contains("nothing was committed"));
+        // A create keeps its planned state (tainted), as after a COMMIT that lost its
+        // connection.
+        assert!(after.commit_unknown());
+        let rolled_back = Interrupted::Cancelled.in_transaction("app");
+        assert!(rolled_back.contains("asked to cancel") && rolled_back.contains("rolled back"));
+    }
+
+    /// A pool whose server refuses every connection (port 1): connecting retries for ~9 s.
+    fn unreachable() -> Pg {
+        let settings = ConnectSettings {
+            host: "127.0.0.1".into(),
+            hostaddr: None,
+            port: 1,
+            username: "nobody".into(),
+            sslmode: SslMode::Disable,
+            roots: crate::pg::tls::Roots::Default,
+            connect_timeout: Duration::from_secs(1),
+            max_connections: 1,
+            statement_timeout: None,
+            lock_timeout: None,
+        };
+        let pool = Pool::new(settings, Arc::new(StaticPassword(String::new())));
+        Pg::new(pool.unwrap_or_else(|e| panic!("{e}")), "postgres".into())
+    }
+
+    #[tokio::test]
+    async fn after_a_stop_nothing_starts() {
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let pg = unreachable().stopped_by(stop);
+        let t = std::time::Instant::now();
+        let e = pg.write(None, &["SELECT 1".into()]).await.err();
+        let e = e.unwrap_or_else(|| panic!("a write succeeded after the stop"));
+        assert!(e.message.starts_with(STOPPED), "{e}");
+        assert!(e.message.contains("nothing was committed"), "{e}");
+        let e = pg.query(None, "SELECT 1", &[]).await.err();
+        assert!(e.is_some_and(|e| e.is(&SqlState::QUERY_CANCELED)));
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_the_reconnect_backoff() {
+        let stop = CancellationToken::new();
+        let pg = unreachable().stopped_by(stop.clone());
+        let fire = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            fire.cancel();
+        });
+        let t = std::time::Instant::now();
+        let e = pg.write(None, &["SELECT 1".into()]).await.err();
+        let took = t.elapsed();
+        let e = e.unwrap_or_else(|| panic!("connected to port 1?"));
+        assert!(e.message.contains("waiting for a connection"), "{e}");
+        assert!(took < Duration::from_secs(2), "the stop waited {took:?}");
+        // Another handle on the same pool is not stopped: it still tries (and fails) to
+        // connect, for the full backoff; only check it is not reported as cancelled.
+        let other = pg.stopped_by(CancellationToken::new());
+        assert!(!other.stop.is_cancelled());
     }
 }

@@ -26,7 +26,9 @@ pub trait Engine: Send + Sync + 'static {
     type Conn: Send + Sync;
     /// Named in diagnostics: "PostgreSQL is not available".
     const NAME: &'static str;
-    async fn connect(source: &Self::Source) -> Result<Arc<Self::Conn>, String>;
+    /// The database for one request: its work ends when Terraform stops the provider
+    /// (`ctx.cancel`, fired by StopProvider).
+    async fn connect(source: &Self::Source, ctx: &Ctx) -> Result<Arc<Self::Conn>, String>;
 }
 
 pub struct Postgres;
@@ -36,8 +38,9 @@ impl Engine for Postgres {
     type Source = dyn PgSource;
     type Conn = Pg;
     const NAME: &'static str = "PostgreSQL";
-    async fn connect(source: &dyn PgSource) -> Result<Arc<Pg>, String> {
-        source.pg().await
+    async fn connect(source: &dyn PgSource, ctx: &Ctx) -> Result<Arc<Pg>, String> {
+        let pg = source.pg().await?;
+        Ok(Arc::new(pg.stopped_by(ctx.cancel.clone())))
     }
 }
 
@@ -201,8 +204,8 @@ impl<R: ManagedResource> Managed<R> {
         })
     }
 
-    async fn connect(&self) -> Result<Arc<<R::Engine as Engine>::Conn>, Diagnostics> {
-        R::Engine::connect(&self.source)
+    async fn connect(&self, ctx: &Ctx) -> Result<Arc<<R::Engine as Engine>::Conn>, Diagnostics> {
+        R::Engine::connect(&self.source, ctx)
             .await
             .map_err(unavailable::<R::Engine>)
     }
@@ -249,7 +252,7 @@ impl<R: ManagedResource> Resource for Managed<R> {
                 Err(d) => plan.diags.extend(d),
             }
             if R::PLAN_NEEDS_DB
-                && let Ok(db) = self.connect().await
+                && let Ok(db) = self.connect(ctx).await
             {
                 let mut op = Op {
                     ctx,
@@ -270,7 +273,7 @@ impl<R: ManagedResource> Resource for Managed<R> {
             Ok(m) => m,
             Err(d) => return keep(req.state, req.private, d),
         };
-        let db = match self.connect().await {
+        let db = match self.connect(ctx).await {
             Ok(db) => db,
             Err(d) => return keep(req.state, req.private, d),
         };
@@ -295,7 +298,7 @@ impl<R: ManagedResource> Resource for Managed<R> {
             Ok(m) => m,
             Err(e) => return failed(self.bug("read the planned state", e)),
         };
-        let db = match self.connect().await {
+        let db = match self.connect(ctx).await {
             Ok(db) => db,
             Err(d) => return failed(d),
         };
@@ -334,7 +337,7 @@ impl<R: ManagedResource> Resource for Managed<R> {
             Ok(m) => m,
             Err(e) => return keep(req.prior_state, Vec::new(), self.bug("read the plan", e)),
         };
-        let db = match self.connect().await {
+        let db = match self.connect(ctx).await {
             Ok(db) => db,
             Err(d) => return keep(req.prior_state, Vec::new(), d),
         };
@@ -359,7 +362,7 @@ impl<R: ManagedResource> Resource for Managed<R> {
             Ok(m) => m,
             Err(d) => return d,
         };
-        let db = match self.connect().await {
+        let db = match self.connect(ctx).await {
             Ok(db) => db,
             Err(d) => return d,
         };
@@ -379,7 +382,7 @@ impl<R: ManagedResource> Resource for Managed<R> {
     async fn import(&self, ctx: &Ctx, id: &str) -> ImportResponse {
         let imported = async {
             R::check_import_id(id)?;
-            let db = self.connect().await?;
+            let db = self.connect(ctx).await?;
             let mut op = Op {
                 ctx,
                 db: &*db,

@@ -513,7 +513,7 @@ impl Script for Change<'_> {
         let spec = self.spec();
         let read = async || match tx.query(OBSERVE, &observe_params(spec)).await {
             Ok(rows) => Observed::of(&rows).map_err(ScriptError::Check),
-            Err(e) => Err(ScriptError::Db(e)),
+            Err(e) => Err(e),
         };
         let before = read().await?;
         let steps = self.steps(before.major);

@@ -584,6 +584,24 @@ impl Workspace {
     /// `TF_IN_AUTOMATION=1`, `TF_INPUT=0`, `CHECKPOINT_DISABLE=1` are set, then the workspace's
     /// [`set_env`](Self::set_env) variables, then `envs` (which win).
     pub fn run_env<S: AsRef<OsStr>>(&self, args: &[S], envs: &[(&str, &str)]) -> Output {
+        let out = self
+            .command(args, envs)
+            .output()
+            .unwrap_or_else(|e| panic!("failed to run {}: {e}", self.tf.display()));
+        Output {
+            args: args
+                .iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect(),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The command [`run_env`](Self::run_env) runs, with its environment, not yet started:
+    /// for a test that signals Terraform while it runs.
+    pub fn command<S: AsRef<OsStr>>(&self, args: &[S], envs: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(&self.tf);
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -606,18 +624,7 @@ impl Workspace {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("failed to run {}: {e}", self.tf.display()));
-        Output {
-            args: args
-                .iter()
-                .map(|a| a.as_ref().to_string_lossy().into_owned())
-                .collect(),
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cmd
     }
 
     /// `args` with `-no-color` inserted after the subcommand where Terraform accepts it, and
