@@ -71,17 +71,6 @@ fn q(pg: &PgCluster, db: &str, sql: &str) -> String {
     pg.psql(db, sql)
 }
 
-fn role_exists(pg: &PgCluster, name: &str) -> bool {
-    q(
-        pg,
-        "postgres",
-        &format!(
-            "SELECT count(*) FROM pg_roles WHERE rolname = {}",
-            quote_literal(name)
-        ),
-    ) == "1"
-}
-
 /// pg_auth_members rows of (member, role), any grantor.
 fn direct_rows(pg: &PgCluster, member: &str, role: &str) -> usize {
     q(
@@ -428,9 +417,9 @@ fn lifecycle(pg: &PgCluster, admin: Admin, version: &str) {
 
     ws.ok(&["destroy", "-auto-approve"]);
     for r in [GROUP, USER_A, USER_B] {
-        assert!(!role_exists(pg, r), "{}: {r} left behind", step("destroy"));
+        assert!(!pg.role_exists(r), "{}: {r} left behind", step("destroy"));
     }
-    assert!(role_exists(pg, &user), "{}", step("admin survived"));
+    assert!(pg.role_exists(&user), "{}", step("admin survived"));
     assert_admin_outside(pg, admin, &user, &step("after destroy"));
     let (su, su_pw) = pg.superuser();
     pg.try_psql("postgres", su, su_pw, &format!("DROP DATABASE {DB}"))

@@ -46,16 +46,6 @@ fn q(pg: &PgCluster, sql: &str) -> String {
     pg.psql("postgres", sql)
 }
 
-fn role_exists(pg: &PgCluster, name: &str) -> bool {
-    q(
-        pg,
-        &format!(
-            "SELECT count(*) FROM pg_roles WHERE rolname = {}",
-            quote_literal(name)
-        ),
-    ) == "1"
-}
-
 /// A direct pg_auth_members row (any grantor).
 fn direct_member(pg: &PgCluster, member: &str, role: &str) -> bool {
     q(
@@ -88,7 +78,7 @@ fn assert_admin_outside_rds_iam(pg: &PgCluster, admin: Admin, user: &str, step: 
 
 fn assert_users_present(pg: &PgCluster, step: &str) {
     for n in NAMES.iter().chain(["app_service"].iter()) {
-        assert!(role_exists(pg, n), "{step}: role {n:?} missing");
+        assert!(pg.role_exists(n), "{step}: role {n:?} missing");
         assert!(
             direct_member(pg, n, "rds_iam"),
             "{step}: {n:?} not in rds_iam"
@@ -115,7 +105,7 @@ fn assert_users_present(pg: &PgCluster, step: &str) {
 
 fn assert_users_gone(pg: &PgCluster, step: &str) {
     for n in NAMES.iter().chain(["app_service"].iter()) {
-        assert!(!role_exists(pg, n), "{step}: role {n:?} left behind");
+        assert!(!pg.role_exists(n), "{step}: role {n:?} left behind");
     }
 }
 
@@ -152,7 +142,7 @@ fn lifecycle(major: &str, admin: Admin, version: &str) {
     );
     ws.ok(&["apply"]);
     assert_users_present(pg, &step("after create"));
-    assert!(role_exists(pg, &who.user), "{}", step("admin dropped?!"));
+    assert!(pg.role_exists(&who.user), "{}", step("admin dropped?!"));
     assert_admin_outside_rds_iam(pg, admin, &who.user, &step("after create"));
 
     let show = ws.show_json();
@@ -259,7 +249,7 @@ fn lifecycle(major: &str, admin: Admin, version: &str) {
 
     ws.ok(&["destroy"]);
     assert_users_gone(pg, &step("after destroy"));
-    assert!(role_exists(pg, &who.user), "{}", step("admin survived"));
+    assert!(pg.role_exists(&who.user), "{}", step("admin survived"));
     assert_admin_outside_rds_iam(pg, admin, &who.user, &step("after destroy"));
     q(pg, "DROP ROLE IF EXISTS app_readers");
 }
@@ -372,7 +362,7 @@ fn missing_admin_option_is_explained_and_nothing_is_half_created() {
     let out = ws.fails(&["apply"]);
     out.assert_mentions(&["not_admins_role", "WITH ADMIN OPTION", "SQLSTATE 42501"]);
     assert!(
-        !role_exists(pg, "half_probe"),
+        !pg.role_exists("half_probe"),
         "a half-created user was left behind"
     );
     assert!(ws.read("terraform.tfstate").contains("\"resources\": []"));
@@ -389,7 +379,7 @@ fn missing_admin_option_is_explained_and_nothing_is_half_created() {
     assert!(direct_member(pg, "half_probe", "not_admins_role"));
     assert!(!pg.admin_is_member_of(RDS_ADMIN, "not_admins_role"));
     ws.ok(&["destroy"]);
-    assert!(!role_exists(pg, "half_probe"));
+    assert!(!pg.role_exists("half_probe"));
 }
 
 #[test]
@@ -419,7 +409,7 @@ resource "rdsiam_postgres_user" "tls" {
         "{text}"
     );
     assert!(!words.contains("NotValidForName"), "{text}");
-    assert!(!role_exists(pg, "tls_probe"));
+    assert!(!pg.role_exists("tls_probe"));
 
     // require: encrypted without a CA.
     let block = provider_block(pg, &who.user, "")
@@ -430,14 +420,14 @@ resource "rdsiam_postgres_user" "tls" {
         );
     ws.write("main.tf", &format!("{block}{user}"));
     ws.ok(&["apply"]);
-    assert!(role_exists(pg, "tls_probe"));
+    assert!(pg.role_exists("tls_probe"));
     let ssl = q(
         pg,
         "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'rds_like_admin' AND NOT s.ssl",
     );
     assert_eq!(ssl, "0", "a provider connection without TLS");
     ws.ok(&["destroy"]);
-    assert!(!role_exists(pg, "tls_probe"));
+    assert!(!pg.role_exists("tls_probe"));
 }
 
 /// Local PostgreSQL cannot verify IAM tokens, so the admin's password is set to exactly the
@@ -485,12 +475,12 @@ fn iam_login(master_in_rds_iam: bool) {
         ),
     );
     ws.ok(&["apply"]);
-    assert!(role_exists(pg, "iam_probe"));
+    assert!(pg.role_exists("iam_probe"));
     if !master_in_rds_iam {
         assert_admin_outside_rds_iam(pg, Admin::RdsLike, admin, "iam apply");
     }
     ws.ok(&["destroy"]);
-    assert!(!role_exists(pg, "iam_probe"));
+    assert!(!pg.role_exists("iam_probe"));
 
     // A token for another instant is another password: refused, and said so.
     ws.set_env("RDSIAM_TEST_SIGNING_TIME", "1790000999");
@@ -546,7 +536,7 @@ fn destroy_with_owned_objects(major: &str) {
         "{text}"
     );
     assert!(
-        role_exists(pg, "owner_probe"),
+        pg.role_exists("owner_probe"),
         "role dropped despite the error"
     );
     assert!(
@@ -568,7 +558,7 @@ fn destroy_with_owned_objects(major: &str) {
         "{out}"
     );
     assert!(
-        role_exists(pg, "owner_probe"),
+        pg.role_exists("owner_probe"),
         "role dropped despite the error"
     );
     assert!(
@@ -591,7 +581,7 @@ fn destroy_with_owned_objects(major: &str) {
     );
     ws.ok(&["apply"]);
     ws.ok(&["destroy"]);
-    assert!(!role_exists(pg, "owner_probe"));
+    assert!(!pg.role_exists("owner_probe"));
     let owner = |db: &str, t: &str| {
         pg.psql(
             db,

@@ -49,16 +49,6 @@ fn as_admin(pg: &PgCluster, db: &str, sql: &str) -> String {
         .unwrap_or_else(|e| panic!("{e}\nSQL: {sql}"))
 }
 
-fn role_exists(pg: &PgCluster, role: &str) -> bool {
-    pg.psql(
-        "postgres",
-        &format!(
-            "SELECT count(*) FROM pg_roles WHERE rolname = {}",
-            quote_literal(role)
-        ),
-    ) == "1"
-}
-
 /// Drops `db` and `roles` if a previous run left them.
 fn drop_leftovers(pg: &PgCluster, db: &str, roles: &[&str]) {
     pg.psql(
@@ -816,7 +806,7 @@ impl Tamper<'_> {
         let out = self.ws.tf(&["apply", "-refresh=false"]);
         let text = one_line(&out.combined());
         let mut wrong = Vec::new();
-        if !role_exists(self.pg, &self.victim) {
+        if !self.pg.role_exists(&self.victim) {
             wrong.push(format!(
                 "{what}: the statement injected through the state RAN: role {} was dropped \
                  (apply exit {}): {text}",
@@ -856,7 +846,7 @@ impl Tamper<'_> {
 fn tampered_default_privileges_state_privileges_pg15() {
     let pg = shared("15");
     let t = tamper_setup(pg, "tamper_priv");
-    assert!(role_exists(pg, &t.victim));
+    assert!(pg.role_exists(&t.victim));
     let injected = format!("INSERT ON TABLES FROM PUBLIC; DROP ROLE {}; --", t.victim);
     t.edit_state(|a| {
         a["privileges"] = serde_json::json!(["SELECT", injected]);

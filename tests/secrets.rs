@@ -127,16 +127,6 @@ fn alter_password(pg: &PgCluster, role: &str, password: &str) {
     );
 }
 
-fn role_exists(pg: &PgCluster, role: &str) -> bool {
-    pg.psql(
-        "postgres",
-        &format!(
-            "SELECT count(*) FROM pg_roles WHERE rolname = {}",
-            quote_literal(role)
-        ),
-    ) == "1"
-}
-
 fn drop_role(pg: &PgCluster, role: &str) {
     pg.psql(
         "postgres",
@@ -205,7 +195,7 @@ fn rds_managed_secret_rotated_between_applies() {
             &format!("{}{}", provider(&moto, pg, &arn, ""), roles(&[&r1])),
         );
         let applied = ws.tf(&["apply"]).assert_ok();
-        assert!(role_exists(pg, &r1), "terraform {version}");
+        assert!(pg.role_exists(&r1), "terraform {version}");
         // The trace has our lines (so the checks below look at something), naming the secret.
         let read = plugin_lines_with(&applied, "Secrets Manager secret read");
         assert!(
@@ -233,14 +223,11 @@ fn rds_managed_secret_rotated_between_applies() {
         plan.assert_contains(&format!("rdsiam_postgres_role.{r2} will be created"));
         ws.keep_plan("rotated.tfplan");
         ws.tf(&["apply", "rotated.tfplan"]).assert_ok();
-        assert!(
-            role_exists(pg, &r2),
-            "terraform {version}: the second apply"
-        );
+        assert!(pg.role_exists(&r2), "terraform {version}: the second apply");
         ws.assert_never_shown(&[&pw1, &pw2]);
 
         ws.tf(&["destroy"]).assert_ok();
-        assert!(!role_exists(pg, &r1) && !role_exists(pg, &r2));
+        assert!(!pg.role_exists(&r1) && !pg.role_exists(&r2));
         ws.assert_never_shown(&[&pw1, &pw2]);
         drop_role(pg, &admin);
     }
@@ -297,7 +284,7 @@ fn rotation_mid_apply_reads_the_secret_again_once() {
     let ws = Ws::new(TF_VERSIONS[0], &config);
     ws.ws.write("rotate.py", &script);
     let applied = ws.tf(&["apply"]).assert_ok();
-    assert!(role_exists(pg, r1) && role_exists(pg, r2));
+    assert!(pg.role_exists(r1) && pg.role_exists(r2));
     let again = plugin_lines_with(&applied, "reading the secret again");
     assert_eq!(again.len(), 1, "one re-read:\n{}", applied.stderr);
     assert!(again[0].contains(name), "{}", again[0]);
@@ -332,7 +319,7 @@ fn plain_secret_and_errors_name_the_secret_never_its_value() {
         ),
     );
     ws.tf(&["apply"]).assert_ok();
-    assert!(role_exists(pg, role));
+    assert!(pg.role_exists(role));
 
     // A secret holding a password the server rejects: read again once, then a clear error.
     put_secret(&moto, name, wrong);

@@ -617,6 +617,15 @@ impl PgCluster {
     /// Run `sql` in `db` as the superuser; trimmed stdout (`-A -t`: one row a line, columns
     /// separated by `|`). Panics with psql's stderr and the server log tail on failure.
     #[track_caller]
+    /// Whether a role of that exact name exists.
+    pub fn role_exists(&self, role: &str) -> bool {
+        let sql = format!(
+            "SELECT count(*) FROM pg_roles WHERE rolname = {}",
+            quote_literal(role)
+        );
+        self.psql("postgres", &sql) == "1"
+    }
+
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let (user, password) = self.superuser();
         self.try_psql(db, user, password, sql)
