@@ -38,7 +38,7 @@ fn setup(pg: &PgCluster) {
         DB,
         &format!(
             "CREATE TABLE public.t1 (id int); CREATE TABLE public.t2 (id int); \
-             GRANT SELECT, INSERT ON public.t1 TO {u}; \
+             GRANT SELECT, INSERT ON public.t1 TO {u}; GRANT CONNECT ON DATABASE {d} TO {u}; \
              ALTER DEFAULT PRIVILEGES FOR ROLE {w} IN SCHEMA public GRANT SELECT ON TABLES TO {u};"
         ),
     );
@@ -84,6 +84,13 @@ resource "rdsiam_postgres_grant" "t1" {{
   privileges  = ["INSERT", "SELECT"]
 }}
 
+resource "rdsiam_postgres_grant" "connect" {{
+  role        = rdsiam_postgres_user.mario.name
+  database    = {db}
+  object_type = "database"
+  privileges  = ["CONNECT"]
+}}
+
 resource "rdsiam_postgres_default_privileges" "tables" {{
   role        = rdsiam_postgres_user.mario.name
   database    = {db}
@@ -115,6 +122,12 @@ fn identities() -> Vec<(&'static str, Json)> {
             json!({ "role": USER, "database": DB, "object_type": "table",
                     "schema": "public", "objects": ["t1"] }),
         ),
+        // Database-wide: no schema, no objects (null in the identity, left out of the block).
+        (
+            "rdsiam_postgres_grant.connect",
+            json!({ "role": USER, "database": DB, "object_type": "database",
+                    "schema": null, "objects": null }),
+        ),
         (
             "rdsiam_postgres_default_privileges.tables",
             json!({ "role": USER, "database": DB, "schema": "public", "owner": OWNER,
@@ -136,6 +149,7 @@ fn hcl_object(v: &Json) -> String {
         .as_object()
         .unwrap()
         .iter()
+        .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| format!("    {k} = {}", field(v)))
         .collect();
     format!("{{\n{}\n  }}", fields.join("\n"))
@@ -194,7 +208,7 @@ fn import_by_identity(version: &str) {
     );
     ws.write("import.tf", &import_blocks());
     let plan = ws.ok(&["plan"]);
-    plan.assert_contains("5 to import, 0 to add, 0 to change, 0 to destroy");
+    plan.assert_contains("6 to import, 0 to add, 0 to change, 0 to destroy");
     ws.ok(&["apply", "-auto-approve"]);
     ws.remove("import.tf");
     ws.assert_no_changes();
