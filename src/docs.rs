@@ -11,8 +11,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::resources::import_id::{decode_field, split_list};
 use crate::tfplugin::schema::{Attribute, AttributeType, Block, NestedBlock, Nesting};
-use crate::tfplugin::{FunctionDef, Provider, Type};
+use crate::tfplugin::{FunctionDef, IdentitySchema, Provider, Type};
 
 /// The provider's local name: type-name prefix and page-title suffix.
 pub const PROVIDER_NAME: &str = "rdsiam";
@@ -190,6 +191,9 @@ pub fn render(provider: &dyn Provider, examples: &Path) -> Result<Vec<Page>, Vec
             &mut missing,
         );
         text.push_str(&import_section(name, format, &import_sh));
+        if let Some(identity) = r.identity_schema() {
+            text.push_str(&identity_section(name, &identity, &import_sh));
+        }
         pages.push(Page {
             path: page_path(Kind::Resource, name),
             text,
@@ -311,6 +315,78 @@ fn import_section(name: &str, format: &str, import_sh: &str) -> String {
         );
     }
     out
+}
+
+/// Terraform 1.12+: `import { identity = … }`, the example built from the first import ID (whose
+/// leading fields are the identity's attributes, in order), and the identity attributes.
+fn identity_section(name: &str, identity: &IdentitySchema, import_sh: &str) -> String {
+    let Some((addr, id)) = import_sh
+        .lines()
+        .filter_map(parse_import_line)
+        .find(|(addr, _)| addr.starts_with(&format!("{name}.")))
+    else {
+        return String::new();
+    };
+    let fields: Vec<&str> = if identity.attributes.len() == 1 {
+        vec![id.as_str()]
+    } else {
+        id.split('|').collect()
+    };
+    let width = identity
+        .attributes
+        .iter()
+        .map(|a| a.name.len())
+        .max()
+        .unwrap_or(0);
+    let mut lines = Vec::new();
+    for (a, field) in identity.attributes.iter().zip(fields) {
+        let value = match (&a.ty, identity.attributes.len()) {
+            (_, 1) => hcl_string(field),
+            (Type::List(_), _) => {
+                let items = split_list(field).unwrap_or_default();
+                if items.is_empty() {
+                    continue;
+                }
+                let items: Vec<String> = items.iter().map(|i| hcl_string(i)).collect();
+                format!("[{}]", items.join(", "))
+            }
+            _ => {
+                let v = decode_field(field).unwrap_or_default();
+                if v.is_empty() {
+                    continue;
+                }
+                hcl_string(&v)
+            }
+        };
+        lines.push(format!("    {:width$} = {value}", a.name));
+    }
+    let block = format!(
+        "import {{\n  to       = {addr}\n  identity = {{\n{}\n  }}\n}}",
+        lines.join("\n")
+    );
+    let attrs: Vec<String> = identity
+        .attributes
+        .iter()
+        .map(|a| {
+            let need = if a.required_for_import {
+                "required"
+            } else {
+                "optional"
+            };
+            format!("- `{}` ({need})", a.name)
+        })
+        .collect();
+    let fields = if identity.attributes.len() > 1 {
+        " It holds the import ID's leading fields, written plainly (no percent-encoding); \
+         what an ID may add after them is imported as if omitted."
+    } else {
+        ""
+    };
+    format!(
+        "\nIn Terraform 1.12 and later, an `import` block can name the object by its [resource identity](https://developer.hashicorp.com/terraform/language/import#import-by-identity) instead of an ID (`terraform show -json` shows each object's identity).{fields}\n\n{}\n\nIdentity attributes:\n\n{}\n",
+        code("terraform", &block),
+        attrs.join("\n")
+    )
 }
 
 /// `terraform import ADDR 'ID'` (single-quoted or bare ID) → (ADDR, ID).

@@ -14,9 +14,7 @@ use crate::support;
 
 use serde_json::Value as Json;
 use support::catalog::{self, applied};
-use support::postgres::{
-    PgCluster, RDS_ADMIN, RDS_ADMIN_PASSWORD, quote_ident, quote_literal, shared,
-};
+use support::postgres::{PgCluster, RDS_ADMIN, RDS_ADMIN_PASSWORD, quote_ident, shared};
 use support::{Workspace, hcl, provider_bin};
 
 const TF: &str = "1.15.5";

@@ -21,6 +21,7 @@ mod docs;
 mod examples;
 mod grant_catalog;
 mod harness_selftest;
+mod identity;
 mod logging;
 mod pg_env_selftest;
 mod pool;

@@ -12,9 +12,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::pg::{Pg, PgSource};
+use crate::resources::import_id::{encode_field, join_list};
 use crate::tfplugin::{
-    ApplyRequest, Ctx, Diagnostic, Diagnostics, ImportResponse, PlanRequest, PlanResponse,
-    ReadRequest, Resource, Schema, StateResponse, Type, Value, from_value, to_value,
+    ApplyRequest, AttributePath, Ctx, Diagnostic, Diagnostics, IdentitySchema, ImportResponse,
+    PlanRequest, PlanResponse, ReadRequest, Resource, Schema, StateResponse, Type, Value,
+    from_value, to_value,
 };
 
 /// How a resource reaches its database.
@@ -97,6 +99,17 @@ pub trait ManagedResource: Send + Sync + 'static {
         Diagnostics::new()
     }
     fn id(model: &Self::Model) -> String;
+    /// Resource identity (Terraform >= 1.12): the state attributes that name the object, in
+    /// import-ID order, each with whether an import block's `identity` must give it. The
+    /// adapter derives the identity from every state it returns, and imports an identity as
+    /// the import ID [`ManagedResource::identity_import_id`] builds from it. Empty: none.
+    const IDENTITY: &[(&str, bool)] = &[];
+    /// The import ID naming what an identity names. By default a one-attribute identity is
+    /// its value; otherwise the values in [`ManagedResource::IDENTITY`] order, joined by `|`
+    /// (lists by `,`) with the import-ID codec, a null value an empty field.
+    fn identity_import_id(identity: &Value) -> String {
+        identity_fields(Self::IDENTITY, identity)
+    }
     /// Refines a wholly known plan, e.g. computed attributes that always plan to one value
     /// so that drift shows as a change.
     fn refine_plan(_planned: &mut Self::Model) {}
@@ -148,18 +161,43 @@ pub struct Managed<R: ManagedResource> {
     source: Arc<<R::Engine as Engine>::Source>,
     schema: Schema,
     ty: Type,
+    identity: Option<IdentitySchema>,
     _r: PhantomData<R>,
+}
+
+/// The default import ID of an identity (see [`ManagedResource::identity_import_id`]).
+pub fn identity_fields(names: &[(&str, bool)], identity: &Value) -> String {
+    let field = |v: &Value| match v {
+        Value::List(items) | Value::Set(items) => join_list(
+            &items
+                .iter()
+                .map(|i| i.as_str().unwrap_or_default().to_string())
+                .collect::<Vec<_>>(),
+        ),
+        v => encode_field(v.as_str().unwrap_or_default()),
+    };
+    match names {
+        [(name, _)] => identity.get(name).as_str().unwrap_or_default().to_string(),
+        _ => names
+            .iter()
+            .map(|(n, _)| field(identity.get(n)))
+            .collect::<Vec<_>>()
+            .join("|"),
+    }
 }
 
 impl<R: ManagedResource> Managed<R> {
     pub fn new(res: R, source: Arc<<R::Engine as Engine>::Source>) -> Self {
         let schema = R::schema();
         let ty = schema.implied_type();
+        let identity = (!R::IDENTITY.is_empty())
+            .then(|| IdentitySchema::of_state_attributes(&schema, R::IDENTITY));
         Managed {
             res,
             source,
             schema,
             ty,
+            identity,
             _r: PhantomData,
         }
     }
@@ -379,6 +417,48 @@ impl<R: ManagedResource> Resource for Managed<R> {
         diags
     }
 
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        self.identity.clone()
+    }
+
+    fn identity(&self, state: &Value) -> Value {
+        self.identity
+            .as_ref()
+            .map_or(Value::Null, |s| s.project(state))
+    }
+
+    async fn import_identity(&self, ctx: &Ctx, identity: &Value) -> ImportResponse {
+        let mut diags = Diagnostics::new();
+        for (name, _) in R::IDENTITY.iter().filter(|(_, required)| *required) {
+            if identity.get(name).is_null() {
+                diags.push(
+                    Diagnostic::error(
+                        "Missing identity attribute",
+                        format!("Importing {} by identity needs `{name}`.", R::TYPE_NAME),
+                    )
+                    .at(AttributePath::root(name)),
+                );
+            }
+        }
+        if diags.has_errors() || R::IDENTITY.is_empty() {
+            if R::IDENTITY.is_empty() {
+                diags.error(
+                    "Import by identity not supported",
+                    format!(
+                        "{} has no resource identity; use an import ID.",
+                        R::TYPE_NAME
+                    ),
+                );
+            }
+            return ImportResponse {
+                states: Vec::new(),
+                diags,
+            };
+        }
+        // The same model as `terraform import` with the equivalent ID.
+        self.import(ctx, &R::identity_import_id(identity)).await
+    }
+
     async fn import(&self, ctx: &Ctx, id: &str) -> ImportResponse {
         let imported = async {
             R::check_import_id(id)?;
@@ -402,5 +482,43 @@ impl<R: ManagedResource> Resource for Managed<R> {
                 diags,
             },
         }
+    }
+}
+
+/// For resource tests: a model's identity, read off its state as the adapter does, names the
+/// same import ID as the model's `id` (so import by identity and by ID agree).
+#[cfg(test)]
+pub fn assert_identity_names_the_id<R: ManagedResource>(m: &R::Model) {
+    let schema = R::schema();
+    let mut state = to_value(m, &schema.implied_type()).expect("model encodes");
+    state.set_attr("id", Value::string(R::id(m)));
+    let identity = IdentitySchema::of_state_attributes(&schema, R::IDENTITY).project(&state);
+    assert!(!identity.is_null(), "{}: no identity", R::TYPE_NAME);
+    assert_eq!(
+        R::identity_import_id(&identity),
+        R::id(m),
+        "{}",
+        R::TYPE_NAME
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_fields_use_the_import_id_codec() {
+        let one = Value::object([("name", Value::string("a|b,c%"))]);
+        assert_eq!(identity_fields(&[("name", true)], &one), "a|b,c%");
+        let many = Value::object([
+            ("role", Value::string("x|y")),
+            ("schema", Value::Null),
+            (
+                "objects",
+                Value::List(vec![Value::string("t,1"), Value::string("t2")]),
+            ),
+        ]);
+        let names = [("role", true), ("schema", false), ("objects", false)];
+        assert_eq!(identity_fields(&names, &many), "x%7Cy||t%2C1,t2");
     }
 }

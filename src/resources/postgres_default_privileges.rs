@@ -624,6 +624,14 @@ impl ManagedResource for PostgresDefaultPrivileges {
     type Engine = Postgres;
     type Model = Spec;
     const TYPE_NAME: &'static str = "rdsiam_postgres_default_privileges";
+    /// Resource identity: the import ID's fields (Terraform >= 1.12).
+    const IDENTITY: &[(&str, bool)] = &[
+        ("role", true),
+        ("database", true),
+        ("schema", false),
+        ("owner", true),
+        ("object_type", true),
+    ];
     const PLAN_NEEDS_DB: bool = true;
 
     /// Privileges the server lacks (an error); a database, schema, owner or role that does
@@ -986,6 +994,20 @@ mod tests {
                 .privileges()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn identity_names_the_import_id() {
+        for id in [
+            "app_service|myapp|public|app_owner|tables",
+            "a%7Cb|myapp||app_owner|functions",
+        ] {
+            let t = ok(parse_id(id));
+            crate::resources::managed::assert_identity_names_the_id::<PostgresDefaultPrivileges>(
+                &t,
+            );
+            assert_eq!(format_id(&t), id);
+        }
     }
 
     #[test]

@@ -967,6 +967,14 @@ impl ManagedResource for PostgresGrant {
     type Engine = Postgres;
     type Model = GrantSpec;
     const TYPE_NAME: &'static str = "rdsiam_postgres_grant";
+    /// Resource identity: the import ID's fields (Terraform >= 1.12).
+    const IDENTITY: &[(&str, bool)] = &[
+        ("role", true),
+        ("database", true),
+        ("object_type", true),
+        ("schema", false),
+        ("objects", false),
+    ];
     const PLAN_NEEDS_DB: bool = true;
 
     fn refine_plan(planned: &mut GrantSpec) {
@@ -1269,6 +1277,18 @@ mod tests {
 
     fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
         r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn identity_names_the_import_id() {
+        let mut s = spec(ObjectType::Table, &["SELECT"]);
+        crate::resources::managed::assert_identity_names_the_id::<PostgresGrant>(&s);
+        s.objects = Some(vec!["a,b".into(), "c|d".into()]);
+        s.role = "x%y".into();
+        crate::resources::managed::assert_identity_names_the_id::<PostgresGrant>(&s);
+        let mut db = spec(ObjectType::Database, &["CONNECT"]);
+        db.schema = None;
+        crate::resources::managed::assert_identity_names_the_id::<PostgresGrant>(&db);
     }
 
     #[test]

@@ -237,6 +237,8 @@ impl ManagedResource for PostgresRole {
     type Engine = Postgres;
     type Model = RoleSpec;
     const TYPE_NAME: &'static str = "rdsiam_postgres_role";
+    /// Resource identity: the import ID's fields (Terraform >= 1.12).
+    const IDENTITY: &[(&str, bool)] = &[("name", true)];
 
     fn schema() -> Schema {
         Schema::new(
@@ -424,6 +426,15 @@ impl ManagedResource for PostgresRole {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_names_the_import_id() {
+        for n in ["app_readonly", "a|b,c%"] {
+            crate::resources::managed::assert_identity_names_the_id::<PostgresRole>(
+                &RoleSpec::new(n),
+            );
+        }
+    }
 
     #[test]
     fn create_is_quoted_and_atomic() {

@@ -291,6 +291,8 @@ impl ManagedResource for PostgresRoleMembership {
     type Engine = Postgres;
     type Model = MembershipSpec;
     const TYPE_NAME: &'static str = "rdsiam_postgres_role_membership";
+    /// Resource identity: the import ID's fields (Terraform >= 1.12).
+    const IDENTITY: &[(&str, bool)] = &[("role", true), ("member", true)];
 
     fn schema() -> Schema {
         Schema::new(
@@ -542,6 +544,12 @@ impl ManagedResource for PostgresRoleMembership {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_names_the_import_id() {
+        let m = MembershipSpec::new("app|ro", "mario.rossi@example.com");
+        crate::resources::managed::assert_identity_names_the_id::<PostgresRoleMembership>(&m);
+    }
 
     fn spec() -> MembershipSpec {
         MembershipSpec::new("app_readonly", "mario.rossi@example.com")

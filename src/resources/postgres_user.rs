@@ -381,6 +381,8 @@ impl ManagedResource for PostgresUser {
     type Engine = Postgres;
     type Model = UserSpec;
     const TYPE_NAME: &'static str = "rdsiam_postgres_user";
+    /// Resource identity: the import ID's fields (Terraform >= 1.12).
+    const IDENTITY: &[(&str, bool)] = &[("name", true)];
 
     fn schema() -> Schema {
         Schema::new(
@@ -613,6 +615,15 @@ async fn drop_user(pg: &Pg, spec: &UserSpec) -> Result<(), Diagnostics> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_names_the_import_id() {
+        for n in ["mario.rossi@example.com", "a|b,c%"] {
+            crate::resources::managed::assert_identity_names_the_id::<PostgresUser>(
+                &UserSpec::new(n),
+            );
+        }
+    }
 
     fn spec(name: &str) -> UserSpec {
         UserSpec::new(name)

@@ -16,7 +16,9 @@ pub mod value;
 
 pub use diagnostics::{AttributePath, Diagnostic, Diagnostics};
 pub use model::{Maybe, ModelError, from_value, to_value};
-pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema, Validator};
+pub use schema::{
+    Attribute, Block, IdentityAttribute, IdentitySchema, NestedBlock, Nesting, Schema, Validator,
+};
 pub use serve::{ServeOptions, serve};
 pub use traits::*;
 pub use value::{Type, Value};

@@ -644,6 +644,102 @@ impl Block {
     }
 }
 
+/// A resource's identity (Terraform >= 1.12): a few attributes that name the object, stored
+/// next to its state and usable in `import { identity = { … } }` blocks. Its version is
+/// independent of the resource schema's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IdentitySchema {
+    pub version: i64,
+    pub attributes: Vec<IdentityAttribute>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentityAttribute {
+    pub name: String,
+    /// Primitive, or a list of primitives (the protocol has no sets here).
+    pub ty: Type,
+    /// Required in an import block's `identity`; otherwise optional there.
+    pub required_for_import: bool,
+    pub description: String,
+}
+
+impl IdentitySchema {
+    /// The identity of a resource whose state holds attributes of the same names: each
+    /// `(name, required_for_import)` takes the state attribute's type and description, a set
+    /// becoming a list. Panics on a name the schema lacks (a bug caught by every test).
+    pub fn of_state_attributes(schema: &Schema, attrs: &[(&str, bool)]) -> IdentitySchema {
+        let attributes = attrs
+            .iter()
+            .map(|&(name, required_for_import)| {
+                let a = schema.block.attribute(name).unwrap_or_else(|| {
+                    panic!("identity attribute {name:?} is not an attribute of the schema")
+                });
+                let ty = match a.implied_type() {
+                    Type::Set(t) => Type::List(t),
+                    t => t,
+                };
+                IdentityAttribute {
+                    name: name.to_string(),
+                    ty,
+                    required_for_import,
+                    description: a.description.clone(),
+                }
+            })
+            .collect();
+        IdentitySchema {
+            version: 0,
+            attributes,
+        }
+    }
+
+    pub fn implied_type(&self) -> Type {
+        Type::Object(
+            self.attributes
+                .iter()
+                .map(|a| (a.name.clone(), a.ty.clone()))
+                .collect(),
+        )
+    }
+
+    /// The identity read off a state with attributes of the same names (sets as lists, in
+    /// their sorted order). Null when the state is null or any identity value is unknown (a
+    /// plan whose names are not known yet has no identity).
+    pub fn project(&self, state: &Value) -> Value {
+        if state.is_null() || state.is_unknown() {
+            return Value::Null;
+        }
+        let mut out = BTreeMap::new();
+        for a in &self.attributes {
+            let v = match state.get(&a.name) {
+                Value::Set(items) => Value::List(items.clone()),
+                v => v.clone(),
+            };
+            if !v.is_wholly_known() {
+                return Value::Null;
+            }
+            out.insert(a.name.clone(), v);
+        }
+        Value::Object(out)
+    }
+
+    pub fn to_proto(&self) -> pb::ResourceIdentitySchema {
+        pb::ResourceIdentitySchema {
+            version: self.version,
+            identity_attributes: self
+                .attributes
+                .iter()
+                .map(|a| pb::resource_identity_schema::IdentityAttribute {
+                    name: a.name.clone(),
+                    r#type: a.ty.to_json_bytes(),
+                    required_for_import: a.required_for_import,
+                    optional_for_import: !a.required_for_import,
+                    description: a.description.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 impl Schema {
     pub fn to_proto(&self) -> pb::Schema {
         pb::Schema {

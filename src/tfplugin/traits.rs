@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::diagnostics::{AttributePath, Diagnostics};
-use super::schema::Schema;
+use super::schema::{IdentitySchema, Schema};
 use super::value::{Type, Value};
 
 /// Per-request context. `cancel` fires when Terraform sends StopProvider (e.g. on Ctrl-C):
@@ -122,6 +122,39 @@ pub trait Resource: Send + Sync + 'static {
         diags.error(
             "Import not supported",
             format!("{} does not support import.", self.type_name()),
+        );
+        ImportResponse {
+            states: Vec::new(),
+            diags,
+        }
+    }
+
+    // ---- resource identity (Terraform >= 1.12; older versions never ask) ----
+
+    /// The identity schema, or `None` for a resource without identity. Asked once, at start-up.
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        None
+    }
+    /// The identity of a (non-null) state, shaped by the identity schema's type; `Null` when it
+    /// cannot be known yet (a plan with unknown names). The server sends it with every state it
+    /// returns.
+    fn identity(&self, _state: &Value) -> Value {
+        Value::Null
+    }
+    /// Turns an identity stored by an older identity schema version into the current shape.
+    /// The server has already decoded it with the current type.
+    fn upgrade_identity(&self, _from_version: i64, identity: Value) -> Result<Value, Diagnostics> {
+        Ok(identity)
+    }
+    /// `import { identity = { … } }`: the identity is decoded with the identity schema's type.
+    async fn import_identity(&self, _ctx: &Ctx, _identity: &Value) -> ImportResponse {
+        let mut diags = Diagnostics::new();
+        diags.error(
+            "Import by identity not supported",
+            format!(
+                "{} cannot be imported by identity; use an import ID.",
+                self.type_name()
+            ),
         );
         ImportResponse {
             states: Vec::new(),

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::super::diagnostics::{Diagnostic, Diagnostics};
 use super::super::proto::tfplugin6 as pb;
-use super::super::schema::{Schema, default_plan};
+use super::super::schema::{IdentitySchema, Schema, default_plan};
 use super::super::traits::{
     ApplyRequest, ConfigureRequest, Ctx, DataSource, EphemeralResource, Function, PlanRequest,
     PlanResponse, Provider, RawState, ReadRequest, Resource,
@@ -101,6 +101,8 @@ pub struct ProviderService {
     resources: Registry<dyn Resource>,
     data_sources: Registry<dyn DataSource>,
     ephemerals: Registry<dyn EphemeralResource>,
+    /// The identity schemas of the resources that have one, with their implied types.
+    identities: HashMap<String, (IdentitySchema, Type)>,
     functions: HashMap<String, Arc<dyn Function>>,
     /// GetProviderSchema's answer, built once: Terraform asks for it in every command.
     schema_response: pb::get_provider_schema::Response,
@@ -117,6 +119,14 @@ impl ProviderService {
             |r| r.type_name(),
             |r| r.schema(),
         );
+        let identities = resources
+            .iter()
+            .filter_map(|(name, r)| {
+                let s = r.imp.identity_schema()?;
+                let ty = s.implied_type();
+                Some((name.clone(), (s, ty)))
+            })
+            .collect();
         let functions: HashMap<String, Arc<dyn Function>> = provider
             .functions()
             .into_iter()
@@ -138,6 +148,7 @@ impl ProviderService {
             resources,
             data_sources,
             ephemerals,
+            identities,
             functions,
             schema_response,
             stop: Mutex::new(CancellationToken::new()),
@@ -154,6 +165,39 @@ impl ProviderService {
 
     fn resource(&self, name: &str) -> Result<&Typed<dyn Resource>, Diagnostics> {
         lookup(&self.resources, "resource", name)
+    }
+
+    fn identity_type(&self, name: &str) -> Result<&Type, Diagnostics> {
+        self.identities.get(name).map(|(_, t)| t).ok_or_else(|| {
+            Diagnostic::error(
+                "Resource identity not supported",
+                format!("{name} has no resource identity schema."),
+            )
+            .into()
+        })
+    }
+
+    /// The identity the resource gives a state, encoded: `None` for a resource without
+    /// identity, a null state, or an identity not known yet.
+    fn identity_of(
+        &self,
+        name: &str,
+        res: &Typed<dyn Resource>,
+        state: &Value,
+    ) -> Result<Option<pb::ResourceIdentityData>, Diagnostics> {
+        let Some((_, ty)) = self.identities.get(name) else {
+            return Ok(None);
+        };
+        if state.is_null() {
+            return Ok(None);
+        }
+        let v = res.imp.identity(state);
+        if v.is_null() || !v.is_wholly_known() {
+            return Ok(None);
+        }
+        Ok(Some(pb::ResourceIdentityData {
+            identity_data: Some(encode(&v, ty, "identity")?),
+        }))
     }
 
     fn data_source(&self, name: &str) -> Result<&Typed<dyn DataSource>, Diagnostics> {
@@ -195,7 +239,14 @@ impl ProviderService {
         &self,
         _r: pb::get_resource_identity_schemas::Request,
     ) -> pb::get_resource_identity_schemas::Response {
-        pb::get_resource_identity_schemas::Response::default()
+        pb::get_resource_identity_schemas::Response {
+            identity_schemas: self
+                .identities
+                .iter()
+                .map(|(k, (s, _))| (k.clone(), s.to_proto()))
+                .collect(),
+            diagnostics: Vec::new(),
+        }
     }
 
     pub async fn get_functions(
@@ -309,10 +360,43 @@ impl ProviderService {
         &self,
         r: pb::upgrade_resource_identity::Request,
     ) -> pb::upgrade_resource_identity::Response {
-        pb::upgrade_resource_identity::Response::failed(&Diagnostics::from(Diagnostic::error(
-            "Resource identity not supported",
-            format!("{} has no resource identity schema.", r.type_name),
-        )))
+        DiagnosticsResponse::or_failed(self.upgrade_identity(r).map(|v| {
+            pb::upgrade_resource_identity::Response {
+                upgraded_identity: Some(pb::ResourceIdentityData {
+                    identity_data: Some(v),
+                }),
+                diagnostics: Vec::new(),
+            }
+        }))
+    }
+
+    fn upgrade_identity(
+        &self,
+        r: pb::upgrade_resource_identity::Request,
+    ) -> Result<pb::DynamicValue, Diagnostics> {
+        let res = self.resource(&r.type_name)?;
+        let ty = self.identity_type(&r.type_name)?;
+        let unreadable = |e: String| {
+            Diagnostics::from(Diagnostic::error(
+                "Unreadable stored identity",
+                format!(
+                    "The stored identity of this {} (identity version {}) could not be read: {e}",
+                    r.type_name, r.version
+                ),
+            ))
+        };
+        let raw = r.raw_identity.unwrap_or_default();
+        let decoded = if !raw.json.is_empty() {
+            value::decode_json(&raw.json, ty).map_err(|e| unreadable(e.to_string()))?
+        } else if raw.flatmap.is_empty() {
+            Value::Null
+        } else {
+            return Err(unreadable(
+                "identities are stored as JSON, not flatmap".into(),
+            ));
+        };
+        let upgraded = res.imp.upgrade_identity(r.version, decoded)?;
+        encode(&upgraded, ty, "upgraded identity")
     }
 
     pub async fn read_resource(
@@ -321,6 +405,7 @@ impl ProviderService {
     ) -> pb::read_resource::Response {
         // On failure hand the state back unchanged so nothing is lost.
         let current = r.current_state.clone();
+        let current_identity = r.current_identity.clone();
         let attempt = async {
             let res = self.resource(&r.type_name)?;
             let state = decode(r.current_state.as_ref(), &res.ty, "current state")?;
@@ -338,14 +423,24 @@ impl ProviderService {
             let out = res.imp.read(&self.ctx(), req).await;
             let mut st = out.state;
             null_write_only(&res.schema, &mut st);
+            // A state whose identity cannot be computed keeps the one Terraform holds.
+            let new_identity = match self.identity_of(&r.type_name, res, &st)? {
+                None if !st.is_null() => r.current_identity.clone(),
+                id => id,
+            };
             Ok::<_, Diagnostics>(pb::read_resource::Response {
                 new_state: Some(encode(&st, &res.ty, "new state")?),
                 private: out.private,
                 diagnostics: diags_to_proto(&out.diags),
+                new_identity,
                 ..Default::default()
             })
         };
-        or_keep(attempt.await, current, |r| &mut r.new_state)
+        let mut resp = or_keep(attempt.await, current, |r| &mut r.new_state);
+        if resp.new_identity.is_none() && resp.new_state.is_some() && !resp.diagnostics.is_empty() {
+            resp.new_identity = current_identity;
+        }
+        resp
     }
 
     pub async fn plan_resource_change(
@@ -384,6 +479,7 @@ impl ProviderService {
                 requires_replace: out.requires_replace.iter().map(path_to_proto).collect(),
                 planned_private: out.planned_private,
                 diagnostics: diags_to_proto(&out.diags),
+                planned_identity: self.identity_of(&r.type_name, res, &planned)?,
                 ..Default::default()
             })
         };
@@ -396,6 +492,7 @@ impl ProviderService {
     ) -> pb::apply_resource_change::Response {
         // On failure keep the prior state: the object may still exist.
         let prior = r.prior_state.clone();
+        let planned_identity = r.planned_identity.clone();
         let attempt = async {
             let res = self.resource(&r.type_name)?;
             let req = ApplyRequest {
@@ -427,10 +524,15 @@ impl ProviderService {
                 new_state: Some(encode(&state, &res.ty, "new state")?),
                 private,
                 diagnostics: diags_to_proto(&diags),
+                new_identity: self.identity_of(&r.type_name, res, &state)?,
                 ..Default::default()
             })
         };
-        or_keep(attempt.await, prior, |r| &mut r.new_state)
+        let mut resp = or_keep(attempt.await, prior, |r| &mut r.new_state);
+        if resp.new_identity.is_none() && resp.new_state.is_some() && !resp.diagnostics.is_empty() {
+            resp.new_identity = planned_identity;
+        }
+        resp
     }
 
     pub async fn import_resource_state(
@@ -439,13 +541,27 @@ impl ProviderService {
     ) -> pb::import_resource_state::Response {
         let attempt = async {
             let res = self.resource(&r.type_name)?;
-            let out = res.imp.import(&self.ctx(), &r.id).await;
+            // Terraform 1.12+ sends either an ID or an identity (`import { identity = … }`).
+            let by_identity = r
+                .identity
+                .as_ref()
+                .and_then(|i| i.identity_data.as_ref())
+                .filter(|dv| !dv.msgpack.is_empty() || !dv.json.is_empty());
+            let out = match by_identity {
+                Some(dv) if r.id.is_empty() => {
+                    let ty = self.identity_type(&r.type_name)?;
+                    let identity = decode(Some(dv), ty, "identity")?;
+                    res.imp.import_identity(&self.ctx(), &identity).await
+                }
+                _ => res.imp.import(&self.ctx(), &r.id).await,
+            };
             let mut imported = Vec::new();
             for mut st in out.states {
                 null_write_only(&res.schema, &mut st);
                 imported.push(pb::import_resource_state::ImportedResource {
                     type_name: r.type_name.clone(),
                     state: Some(encode(&st, &res.ty, "imported state")?),
+                    identity: self.identity_of(&r.type_name, res, &st)?,
                     ..Default::default()
                 });
             }

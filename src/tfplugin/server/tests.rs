@@ -12,7 +12,7 @@ use tonic::Request;
 
 use super::super::diagnostics::{AttributePath, Diagnostic, Diagnostics};
 use super::super::proto::tfplugin6 as pb;
-use super::super::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use super::super::schema::{Attribute, Block, IdentitySchema, NestedBlock, Nesting, Schema};
 use super::super::traits::{
     ApplyRequest, ConfigureRequest, Ctx, DataSource, EphemeralResource, Function, FunctionDef,
     FunctionError, ImportResponse, OpenResponse, Parameter, PlanRequest, PlanResponse, Provider,
@@ -182,6 +182,58 @@ impl Resource for FakeResource {
             diags: Diagnostics::new(),
         }
     }
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(identity_schema())
+    }
+    fn identity(&self, state: &Value) -> Value {
+        identity_schema().project(state)
+    }
+    fn upgrade_identity(&self, from_version: i64, identity: Value) -> Result<Value, Diagnostics> {
+        self.0.record(
+            "upgrade_identity",
+            vec![Value::int(from_version), identity.clone()],
+        );
+        Ok(identity)
+    }
+    async fn import_identity(&self, _ctx: &Ctx, identity: &Value) -> ImportResponse {
+        self.0.record("import_identity", vec![identity.clone()]);
+        let name = identity.get("name").as_str().unwrap_or_default();
+        ImportResponse {
+            states: vec![thing(Some("by-identity"), name, Some("pw"))],
+            diags: Diagnostics::new(),
+        }
+    }
+}
+
+/// `name` (required for import) and `tags` (a set in state, a list in the identity).
+fn identity_schema() -> IdentitySchema {
+    let mut s =
+        IdentitySchema::of_state_attributes(&thing_schema(), &[("name", true), ("tags", false)]);
+    s.version = 2;
+    s
+}
+
+fn identity_ty() -> Type {
+    identity_schema().implied_type()
+}
+
+/// The identity of a `thing(…, name, …)`: its one tag as a list.
+fn identity(name: &str) -> Value {
+    Value::object([
+        ("name", Value::string(name)),
+        ("tags", Value::List(vec![Value::string("a")])),
+    ])
+}
+
+fn identity_data(v: &Value) -> Option<pb::ResourceIdentityData> {
+    Some(pb::ResourceIdentityData {
+        identity_data: mp(v, &identity_ty()),
+    })
+}
+
+fn back_identity(i: &Option<pb::ResourceIdentityData>) -> Value {
+    let i = i.as_ref().expect("an identity in the response");
+    back(&i.identity_data, &identity_ty())
 }
 
 fn apply_values(req: &ApplyRequest) -> Vec<Value> {
@@ -1020,4 +1072,215 @@ async fn the_tonic_service_dispatches_and_refuses_what_it_does_not_offer() {
         .await
         .unwrap_err();
     assert_eq!(st.message(), "this provider has no actions");
+}
+
+// ---- resource identity ----
+
+#[tokio::test]
+async fn identity_schemas_are_served_with_types_and_import_flags() {
+    let (svc, _) = service();
+    let r = svc
+        .get_resource_identity_schemas(pb::get_resource_identity_schemas::Request {})
+        .await;
+    assert!(r.diagnostics.is_empty());
+    assert_eq!(r.identity_schemas.len(), 1, "only resources with identity");
+    let s = &r.identity_schemas[THING];
+    assert_eq!(s.version, 2);
+    let attrs: Vec<_> = s
+        .identity_attributes
+        .iter()
+        .map(|a| {
+            (
+                a.name.as_str(),
+                Type::from_json_bytes(&a.r#type).unwrap(),
+                a.required_for_import,
+                a.optional_for_import,
+            )
+        })
+        .collect();
+    assert_eq!(
+        attrs,
+        [
+            ("name", Type::String, true, false),
+            ("tags", Type::list(Type::String), false, true),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn read_plan_and_apply_return_the_identity_of_the_state_they_return() {
+    let (svc, fake) = service();
+    let t = ty(thing_schema());
+    let state = thing(Some("id-1"), "n", None);
+
+    // Terraform >= 1.12 sends the stored identity; older versions send none. Same answer.
+    for current_identity in [identity_data(&identity("n")), None] {
+        let r = svc
+            .read_resource(pb::read_resource::Request {
+                type_name: THING.into(),
+                current_state: mp(&state, &t),
+                current_identity,
+                ..Default::default()
+            })
+            .await;
+        fake.take();
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+        assert_eq!(back_identity(&r.new_identity), identity("n"));
+    }
+
+    // A known plan has its identity; one whose name is unknown has none yet.
+    let plan = |proposed: Value, config: Value| pb::plan_resource_change::Request {
+        type_name: THING.into(),
+        prior_state: mp(&Value::Null, &t),
+        proposed_new_state: mp(&proposed, &t),
+        config: mp(&config, &t),
+        ..Default::default()
+    };
+    let known = thing(None, "n", None);
+    let r = svc.plan_resource_change(plan(known.clone(), known)).await;
+    fake.take();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(back_identity(&r.planned_identity), identity("n"));
+    let mut unknown = thing(None, "n", None);
+    unknown.set_attr("name", Value::Unknown);
+    let r = svc
+        .plan_resource_change(plan(unknown.clone(), unknown))
+        .await;
+    fake.take();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert!(r.planned_identity.is_none());
+
+    // Create: the new state's identity. Delete: none.
+    let planned = thing(None, "made", None);
+    let r = svc
+        .apply_resource_change(pb::apply_resource_change::Request {
+            type_name: THING.into(),
+            prior_state: mp(&Value::Null, &t),
+            planned_state: mp(&planned, &t),
+            config: mp(&planned, &t),
+            planned_identity: identity_data(&identity("made")),
+            ..Default::default()
+        })
+        .await;
+    fake.take();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(back_identity(&r.new_identity), identity("made"));
+    let r = svc
+        .apply_resource_change(pb::apply_resource_change::Request {
+            type_name: THING.into(),
+            prior_state: mp(&state, &t),
+            planned_state: mp(&Value::Null, &t),
+            config: mp(&Value::Null, &t),
+            planned_identity: None,
+            ..Default::default()
+        })
+        .await;
+    fake.take();
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(back(&r.new_state, &t), Value::Null);
+    assert!(r.new_identity.is_none());
+}
+
+#[tokio::test]
+async fn import_by_identity_decodes_it_and_by_id_still_works() {
+    let (svc, fake) = service();
+    let t = ty(thing_schema());
+    let wanted = Value::object([
+        ("name", Value::string("x|y")),
+        (
+            "tags",
+            Value::List(vec![Value::string("b"), Value::string("a")]),
+        ),
+    ]);
+    for dv in [mp(&wanted, &identity_ty()), json(&wanted, &identity_ty())] {
+        let r = svc
+            .import_resource_state(pb::import_resource_state::Request {
+                type_name: THING.into(),
+                id: String::new(),
+                identity: Some(pb::ResourceIdentityData { identity_data: dv }),
+                ..Default::default()
+            })
+            .await;
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+        assert_eq!(fake.only("import_identity"), vec![wanted.clone()]);
+        let imported = &r.imported_resources[0];
+        assert_eq!(
+            back(&imported.state, &t),
+            thing(Some("by-identity"), "x|y", None)
+        );
+        assert_eq!(back_identity(&imported.identity), identity("x|y"));
+    }
+
+    // An ID (all Terraform versions): the ID path, and the identity comes back too.
+    let r = svc
+        .import_resource_state(pb::import_resource_state::Request {
+            type_name: THING.into(),
+            id: "abc".into(),
+            identity: None,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(fake.only("import"), vec![Value::string("abc")]);
+    assert_eq!(
+        back_identity(&r.imported_resources[0].identity),
+        identity("imported")
+    );
+
+    // An identity of the wrong shape is an error, not a call.
+    let wrong = Value::object([("name", Value::List(vec![Value::string("x")]))]);
+    let wrong_ty = Type::object([("name", Type::list(Type::String))]);
+    let r = svc
+        .import_resource_state(pb::import_resource_state::Request {
+            type_name: THING.into(),
+            identity: Some(pb::ResourceIdentityData {
+                identity_data: mp(&wrong, &wrong_ty),
+            }),
+            ..Default::default()
+        })
+        .await;
+    assert!(fake.take().is_empty());
+    assert!(r.imported_resources.is_empty());
+    assert_eq!(
+        summaries(&r.diagnostics),
+        ["Invalid identity from Terraform"]
+    );
+}
+
+#[tokio::test]
+async fn upgrade_identity_reads_the_stored_json() {
+    let (svc, fake) = service();
+    let r = svc
+        .upgrade_resource_identity(pb::upgrade_resource_identity::Request {
+            type_name: THING.into(),
+            version: 1,
+            raw_identity: Some(pb::RawState {
+                json: br#"{"name":"n","tags":["a"]}"#.to_vec(),
+                flatmap: HashMap::new(),
+            }),
+        })
+        .await;
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(
+        fake.only("upgrade_identity"),
+        vec![Value::int(1), identity("n")]
+    );
+    let up = r
+        .upgraded_identity
+        .as_ref()
+        .map(|i| i.identity_data.clone());
+    assert_eq!(back(&up.flatten(), &identity_ty()), identity("n"));
+
+    let r = svc
+        .upgrade_resource_identity(pb::upgrade_resource_identity::Request {
+            type_name: THING.into(),
+            version: 0,
+            raw_identity: Some(pb::RawState {
+                json: br#"{"name":["not a string"]}"#.to_vec(),
+                flatmap: HashMap::new(),
+            }),
+        })
+        .await;
+    assert!(fake.take().is_empty());
+    assert!(r.upgraded_identity.is_none());
+    assert_eq!(summaries(&r.diagnostics), ["Unreadable stored identity"]);
 }
