@@ -36,6 +36,37 @@ impl AwsError {
     }
 }
 
+/// What any AWS API call's error code means when it is about the caller, not the service:
+/// rejected credentials or throttling (`attempts` made with backoff). None for the rest.
+pub fn caller_trouble(code: &str, attempts: u32) -> Option<(&'static str, String)> {
+    match code {
+        "Throttling"
+        | "ThrottlingException"
+        | "RequestLimitExceeded"
+        | "TooManyRequestsException"
+        | "RequestThrottled" => Some((
+            "AWS is throttling requests",
+            format!(
+                "Gave up after {attempts} attempts with backoff. Retry later, run Terraform with \
+                 lower -parallelism, or raise the account's API rate."
+            ),
+        )),
+        "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "IncompleteSignature" => Some((
+            "AWS rejected the credentials",
+            "The credentials are invalid or expired: refresh them (e.g. `aws sso login`) or \
+             check AWS_PROFILE / the provider's `aws` block."
+                .to_string(),
+        )),
+        _ => None,
+    }
+}
+
 impl std::fmt::Display for AwsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.summary, self.detail)

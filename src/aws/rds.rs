@@ -258,30 +258,8 @@ where
                     "Access denied",
                     format!("Grant `{op}` to the identity in use (see its ARN in the message)."),
                 ),
-                "Throttling"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-                | "TooManyRequestsException"
-                | "RequestThrottled" => (
-                    "AWS is throttling requests",
-                    format!(
-                        "Gave up after {RDS_MAX_ATTEMPTS} attempts with backoff. Retry later, run \
-                         Terraform with lower -parallelism, or raise the account's API rate."
-                    ),
-                ),
-                "InvalidClientTokenId"
-                | "SignatureDoesNotMatch"
-                | "ExpiredToken"
-                | "ExpiredTokenException"
-                | "UnrecognizedClientException"
-                | "InvalidSignatureException"
-                | "IncompleteSignature" => (
-                    "AWS rejected the credentials",
-                    "The credentials are invalid or expired: refresh them (e.g. `aws sso login`) \
-                     or check AWS_PROFILE / the provider's `aws` block."
-                        .to_string(),
-                ),
-                _ => ("RDS request failed", String::new()),
+                _ => super::caller_trouble(code, RDS_MAX_ATTEMPTS)
+                    .unwrap_or(("RDS request failed", String::new())),
             };
             AwsError::new(
                 summary,

@@ -217,22 +217,8 @@ where
                     "Secret not readable",
                     "The secret may be scheduled for deletion or disabled.".to_string(),
                 ),
-                "ThrottlingException" | "Throttling" | "TooManyRequestsException" => (
-                    "AWS is throttling requests",
-                    format!("Gave up after {RDS_MAX_ATTEMPTS} attempts with backoff. Retry later."),
-                ),
-                "InvalidClientTokenId"
-                | "UnrecognizedClientException"
-                | "InvalidSignatureException"
-                | "SignatureDoesNotMatch"
-                | "ExpiredToken"
-                | "ExpiredTokenException" => (
-                    "AWS rejected the credentials",
-                    "The credentials are invalid or expired: refresh them (e.g. `aws sso login`) \
-                     or check AWS_PROFILE / the provider's `aws` block."
-                        .to_string(),
-                ),
-                _ => ("Secrets Manager request failed", String::new()),
+                _ => super::caller_trouble(code, RDS_MAX_ATTEMPTS)
+                    .unwrap_or(("Secrets Manager request failed", String::new())),
             };
             AwsError::new(
                 summary,
