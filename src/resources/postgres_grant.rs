@@ -776,24 +776,25 @@ impl Script for Write<'_> {
     }
 }
 
+fn database_missing(database: &str) -> PgError {
+    PgError {
+        message: format!("database {database:?} does not exist"),
+        code: Some(SqlState::UNDEFINED_DATABASE.code().to_string()),
+    }
+}
+
+/// The database or (for every other type) the schema the grant lives in is gone.
 fn container_missing(spec: &GrantSpec) -> PgError {
-    let (message, code) = match spec.object_type {
-        ObjectType::Database => (
-            format!("database {:?} does not exist", spec.database),
-            SqlState::UNDEFINED_DATABASE,
-        ),
-        _ => (
-            format!(
+    match spec.object_type {
+        ObjectType::Database => database_missing(&spec.database),
+        _ => PgError {
+            message: format!(
                 "schema {:?} does not exist in database {:?}",
                 spec.schema_name(),
                 spec.database
             ),
-            SqlState::INVALID_SCHEMA_NAME,
-        ),
-    };
-    PgError {
-        message,
-        code: Some(code.code().to_string()),
+            code: Some(SqlState::INVALID_SCHEMA_NAME.code().to_string()),
+        },
     }
 }
 
@@ -991,44 +992,38 @@ impl ManagedResource for PostgresGrant {
     ) -> Result<(), Diagnostics> {
         let privileges: Vec<&String> = planned.privileges().iter().collect();
         check_server_has(op.db, planned.object_type.kind(), &privileges).await?;
-        let snap = self.catalog.snapshot(op.db, &planned.database).await;
-        let missing = match &snap {
-            Err(e) if e.database_missing() => Some(container_missing(&GrantSpec {
-                object_type: ObjectType::Database,
-                ..planned.clone()
-            })),
-            Ok(snap) => match in_snapshot(snap, planned) {
-                None => Some(container_missing(planned)),
-                Some(_) => None,
-            },
-            Err(_) => None, // the apply reports it
-        };
-        if let Some(e) = missing {
-            op.warnings.warning(
+        let missing = |e: PgError| {
+            Diagnostic::warning(
                 "Grant target does not exist",
                 format!("{e}: the apply fails unless it exists by then."),
-            );
-        }
-        if let Ok(snap) = &snap
-            && let Some(candidates) = in_snapshot(snap, planned)
-        {
-            let now = observed(planned, &scope(planned, candidates), snap.version);
-            let drift = now.drift.known().cloned().unwrap_or_default();
-            let absent: Vec<&String> = drift
-                .iter()
-                .filter(|d| d.contains("does not exist"))
-                .collect();
-            if !absent.is_empty() {
-                op.warnings.warning(
-                    "Grant target does not exist",
-                    format!(
-                        "{}: the apply fails unless it exists by then.",
-                        list(absent)
-                    ),
-                );
+            )
+        };
+        let snap = match self.catalog.snapshot(op.db, &planned.database).await {
+            Ok(s) => s,
+            Err(e) if e.database_missing() => {
+                op.warnings
+                    .push(missing(database_missing(&planned.database)));
+                return Ok(());
             }
+            Err(_) => return Ok(()), // the apply reports it
+        };
+        let Some(candidates) = in_snapshot(&snap, planned) else {
+            op.warnings.push(missing(container_missing(planned)));
+            return Ok(());
+        };
+        let found = scope(planned, candidates);
+        if !found.absent.is_empty() {
+            let (ty, schema) = (planned.object_type.name(), planned.schema_name());
+            op.warnings.push(missing(PgError {
+                message: format!("no {ty} named {} in schema {schema:?}", list(&found.absent)),
+                code: None,
+            }));
+        }
+        if planned.is_authoritative() {
+            let drift = observed(planned, &found, snap.version).drift;
+            let drift = drift.known().cloned().unwrap_or_default();
             let revoked: Vec<&String> = drift.iter().filter(|d| d.contains("also holds")).collect();
-            if planned.is_authoritative() && !revoked.is_empty() {
+            if !revoked.is_empty() {
                 op.warnings.warning(
                     "authoritative = true revokes privileges not in the configuration",
                     format!(
