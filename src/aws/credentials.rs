@@ -320,8 +320,9 @@ impl Aws {
         self.rds_in(None).await
     }
 
-    /// An RDS client in `region` (a data source's override) or the provider's region.
-    pub async fn rds_in(&self, region: Option<&str>) -> Result<aws_sdk_rds::Client, AwsError> {
+    /// What every service client starts from: the SDK configuration, the region (`region`, else
+    /// the provider's), and credentials checked once.
+    async fn client_config(&self, region: Option<&str>) -> Result<(&SdkConfig, String), AwsError> {
         let conf = self.sdk_config().await?;
         let region = match region {
             Some(r) => r.to_string(),
@@ -333,6 +334,12 @@ impl Aws {
         self.creds_checked
             .get_or_try_init(|| async { self.credentials().await.map(|_| ()) })
             .await?;
+        Ok((conf, region))
+    }
+
+    /// An RDS client in `region` (a data source's override) or the provider's region.
+    pub async fn rds_in(&self, region: Option<&str>) -> Result<aws_sdk_rds::Client, AwsError> {
+        let (conf, region) = self.client_config(region).await?;
         let mut b = aws_sdk_rds::config::Builder::from(conf)
             .region(Region::new(region))
             .retry_config(self.retry.clone());
@@ -348,17 +355,7 @@ impl Aws {
         &self,
         region: Option<&str>,
     ) -> Result<aws_sdk_secretsmanager::Client, AwsError> {
-        let conf = self.sdk_config().await?;
-        let region = match region {
-            Some(r) => r.to_string(),
-            None => match conf.region() {
-                Some(r) => r.to_string(),
-                None => return Err(no_region_error(&self.settings, &process_env)),
-            },
-        };
-        self.creds_checked
-            .get_or_try_init(|| async { self.credentials().await.map(|_| ()) })
-            .await?;
+        let (conf, region) = self.client_config(region).await?;
         let mut b = aws_sdk_secretsmanager::config::Builder::from(conf)
             .region(Region::new(region))
             .retry_config(self.retry.clone());
