@@ -165,6 +165,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
+/// Socket errors of a server restarting or a connection dropped: worth another attempt.
+fn transient_io(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::BrokenPipe
+            | K::UnexpectedEof
+            | K::TimedOut
+    )
+}
+
 /// Errors worth another attempt: the server restarting, too busy, or a dropped connection.
 pub fn is_transient(e: &tokio_postgres::Error) -> bool {
     if let Some(code) = e.code() {
@@ -185,16 +199,7 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind as K;
-            return matches!(
-                io.kind(),
-                K::ConnectionRefused
-                    | K::ConnectionReset
-                    | K::ConnectionAborted
-                    | K::BrokenPipe
-                    | K::UnexpectedEof
-                    | K::TimedOut
-            );
+            return transient_io(io.kind());
         }
         src = s.source();
     }
@@ -552,16 +557,7 @@ async fn handshake(
     connector: <MakeRustlsConnect as MakeTlsConnect<TcpStream>>::TlsConnect,
 ) -> Result<VerifiedStream, (String, bool)> {
     let io = |what: &str, e: std::io::Error| {
-        use std::io::ErrorKind as K;
-        let transient = matches!(
-            e.kind(),
-            K::ConnectionRefused
-                | K::ConnectionReset
-                | K::ConnectionAborted
-                | K::BrokenPipe
-                | K::UnexpectedEof
-                | K::TimedOut
-        );
+        let transient = transient_io(e.kind());
         (format!("{what} {addr}: {e}"), transient)
     };
     let socket = match addr {
